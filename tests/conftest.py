@@ -13,8 +13,9 @@ torch.set_num_threads(1)
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 
-def make_fake_trajectories(n: int = 4, length: int = 20, obs_dim: int = 39, act_dim: int = 28,
-                           seed: int = 0) -> list[dict]:
+def make_fake_trajectories(
+    n: int = 4, length: int = 20, obs_dim: int = 39, act_dim: int = 28, seed: int = 0
+) -> list[dict]:
     """Random trajectories in the seed format (NOT human data), for fast unit tests."""
     rng = np.random.default_rng(seed)
     trajs = []
@@ -23,14 +24,16 @@ def make_fake_trajectories(n: int = 4, length: int = 20, obs_dim: int = 39, act_
         obs = rng.standard_normal((t + 1, obs_dim)).astype(np.float32)
         timeouts = np.zeros(t, np.float32)
         timeouts[-1] = 1
-        trajs.append({
-            "observations": obs[:-1],
-            "actions": rng.uniform(-1, 1, (t, act_dim)).astype(np.float32),
-            "rewards": rng.standard_normal(t).astype(np.float32),
-            "next_observations": obs[1:],
-            "terminals": np.zeros(t, np.float32),
-            "timeouts": timeouts,
-        })
+        trajs.append(
+            {
+                "observations": obs[:-1],
+                "actions": rng.uniform(-1, 1, (t, act_dim)).astype(np.float32),
+                "rewards": rng.standard_normal(t).astype(np.float32),
+                "next_observations": obs[1:],
+                "terminals": np.zeros(t, np.float32),
+                "timeouts": timeouts,
+            }
+        )
     return trajs
 
 

@@ -35,8 +35,11 @@ def _cmd_check_dataset(args: argparse.Namespace) -> int:
 
 
 def _add_check_dataset(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("check-dataset", help="check a .pkl dataset file",
-                       description="Say whether a dataset file is legal (exit 0) or not (exit 1).")
+    p = sub.add_parser(
+        "check-dataset",
+        help="check a .pkl dataset file",
+        description="Say whether a dataset file is legal (exit 0) or not (exit 1).",
+    )
     p.add_argument("--dataset_path", required=True, help="the .pkl file to check")
     p.add_argument("--env", default=None, help="also check dims against this task")
     p.set_defaults(func=_cmd_check_dataset)
@@ -47,8 +50,9 @@ def _cmd_gen_data(args: argparse.Namespace) -> int:
     from maq.data.sources import data_dir_from_env
 
     data_dir = Path(args.data_dir) if args.data_dir else data_dir_from_env()
-    train, test = generate_dataset(args.env, args.seed, Path(args.out_dir), args.source, data_dir,
-                                   args.train_ratio)
+    train, test = generate_dataset(
+        args.env, args.seed, Path(args.out_dir), args.source, data_dir, args.train_ratio
+    )
     print(f"wrote {train}\nwrote {test}")
     return 0
 
@@ -56,13 +60,22 @@ def _cmd_gen_data(args: argparse.Namespace) -> int:
 def _add_gen_data(sub: argparse._SubParsersAction) -> None:
     from maq.data.sources import SOURCES
 
-    p = sub.add_parser("gen-data", help="make the train/test .pkl files of a task",
-                       description="Write offline_data/<env>_{train,test}_seed<S>_ratio0.9.pkl.")
+    p = sub.add_parser(
+        "gen-data",
+        help="make the train/test .pkl files of a task",
+        description="Write offline_data/<env>_{train,test}_seed<S>_ratio0.9.pkl.",
+    )
     p.add_argument("--env", required=True, help="task, e.g. door-human-v1")
     p.add_argument("--seed", type=int, default=1, help="split seed (1 → door test demos 12, 11, 5)")
-    p.add_argument("--source", choices=SOURCES, default=None,
-                   help="default: the first of minari, d4rl, dapg available locally")
-    p.add_argument("--data_dir", default=None, help="folder with the raw data (default $MAQ_DATA_DIR)")
+    p.add_argument(
+        "--source",
+        choices=SOURCES,
+        default=None,
+        help="default: the first of minari, d4rl, dapg available locally",
+    )
+    p.add_argument(
+        "--data_dir", default=None, help="folder with the raw data (default $MAQ_DATA_DIR)"
+    )
     p.add_argument("--train_ratio", type=float, default=0.9)
     p.add_argument("--out_dir", default="offline_data", help="where the .pkl files go")
     p.set_defaults(func=_cmd_gen_data)
@@ -73,18 +86,33 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     from maq.methods import METHODS
     from maq.spec import PRESETS
 
-    p.add_argument("--method", default="MAQ+RLPD", choices=list(METHODS), metavar="METHOD",
-                   help=f"one of {', '.join(METHODS)} (default MAQ+RLPD)")
-    p.add_argument("-env", "--environment", default="door-human-v1", help="task (default door-human-v1)")
+    p.add_argument(
+        "--method",
+        default="MAQ+RLPD",
+        choices=list(METHODS),
+        metavar="METHOD",
+        help=f"one of {', '.join(METHODS)} (default MAQ+RLPD)",
+    )
+    p.add_argument(
+        "-env", "--environment", default="door-human-v1", help="task (default door-human-v1)"
+    )
     p.add_argument("-seqlen", "--sequence_length", type=int, default=9, help="macro length L (9)")
     p.add_argument("-cbsz", "--codebook_size", type=int, default=16, help="codebook size K (16)")
     p.add_argument("-s", "--seed", type=int, default=1, help="seed (1)")
-    p.add_argument("-trs", "--training_source", default="",
-                   help="train .pkl (path, or name in offline_data/); default: generated split")
+    p.add_argument(
+        "-trs",
+        "--training_source",
+        default="",
+        help="train .pkl (path, or name in offline_data/); default: generated split",
+    )
     p.add_argument("-tes", "--testing_source", default="", help="test .pkl, as --training_source")
     p.add_argument("-t", "--tag", default="", help="suffix that keeps this run's outputs apart")
-    p.add_argument("--preset", default="paper", choices=PRESETS,
-                   help="paper (the release's settings, default) or smoke (seconds, for tests)")
+    p.add_argument(
+        "--preset",
+        default="paper",
+        choices=PRESETS,
+        help="paper (the release's settings, default) or smoke (seconds, for tests)",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
 
 
@@ -96,10 +124,18 @@ def spec_from_args(args: argparse.Namespace, **overrides: object):
     task = get_task(args.environment)
     if args.sequence_length < 1 or args.codebook_size < 2:
         raise MaqError("--sequence_length must be >= 1 and --codebook_size >= 2")
-    fields = dict(method=args.method, env_id=task.name, seed=args.seed,
-                  seq_len=args.sequence_length, codebook_size=args.codebook_size, tag=args.tag,
-                  preset=args.preset, device=args.device, training_source=args.training_source,
-                  testing_source=args.testing_source)
+    fields = dict(
+        method=args.method,
+        env_id=task.name,
+        seed=args.seed,
+        seq_len=args.sequence_length,
+        codebook_size=args.codebook_size,
+        tag=args.tag,
+        preset=args.preset,
+        device=args.device,
+        training_source=args.training_source,
+        testing_source=args.testing_source,
+    )
     fields.update(overrides)
     return RunSpec(**fields)
 
@@ -116,23 +152,35 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train one experiment", allow_abbrev=False,
-                       description="Train one experiment (resumes an interrupted run; skips a "
-                                   "finished one unless --overwrite).")
+    p = sub.add_parser(
+        "train",
+        help="train one experiment",
+        allow_abbrev=False,
+        description="Train one experiment (resumes an interrupted run; skips a "
+        "finished one unless --overwrite).",
+    )
     add_run_args(p)
     p.add_argument("--overwrite", action="store_true", help="retrain even if the run finished")
-    p.add_argument("--auto_evaluate", action="store_true",
-                   help="evaluate the best checkpoint afterwards (maq evaluate)")
+    p.add_argument(
+        "--auto_evaluate",
+        action="store_true",
+        help="evaluate the best checkpoint afterwards (maq evaluate)",
+    )
     p.set_defaults(func=_cmd_train)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_check_dataset, _add_gen_data, _add_train]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_check_dataset,
+    _add_gen_data,
+    _add_train,
+]
 """Functions that add one subcommand each; higher layers append theirs (train, evaluate, sweep)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="maq", description=__doc__.splitlines()[0],
-                                     allow_abbrev=False)
+    parser = argparse.ArgumentParser(
+        prog="maq", description=__doc__.splitlines()[0], allow_abbrev=False
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(sub)

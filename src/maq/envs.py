@@ -54,14 +54,46 @@ class TaskSpec:
 TASKS: dict[str, TaskSpec] = {
     t.name: t
     for t in (
-        TaskSpec("door-human-v1", "AdroitHandDoor-v1", 39, 28, 200,
-                 -56.512833, 2880.5693087298737, ("qpos", "qvel", "door_body_pos")),
-        TaskSpec("hammer-human-v1", "AdroitHandHammer-v1", 46, 26, 200,
-                 -274.856578, 12794.134825156867, ("qpos", "qvel", "board_pos")),
-        TaskSpec("pen-human-v1", "AdroitHandPen-v1", 45, 24, 100,
-                 96.262799, 3076.8331017826877, ("qpos", "qvel", "desired_orien")),
-        TaskSpec("relocate-human-v1", "AdroitHandRelocate-v1", 39, 30, 200,
-                 -6.425911, 4233.877797728884, ("qpos", "qvel", "obj_pos", "target_pos")),
+        TaskSpec(
+            "door-human-v1",
+            "AdroitHandDoor-v1",
+            39,
+            28,
+            200,
+            -56.512833,
+            2880.5693087298737,
+            ("qpos", "qvel", "door_body_pos"),
+        ),
+        TaskSpec(
+            "hammer-human-v1",
+            "AdroitHandHammer-v1",
+            46,
+            26,
+            200,
+            -274.856578,
+            12794.134825156867,
+            ("qpos", "qvel", "board_pos"),
+        ),
+        TaskSpec(
+            "pen-human-v1",
+            "AdroitHandPen-v1",
+            45,
+            24,
+            100,
+            96.262799,
+            3076.8331017826877,
+            ("qpos", "qvel", "desired_orien"),
+        ),
+        TaskSpec(
+            "relocate-human-v1",
+            "AdroitHandRelocate-v1",
+            39,
+            30,
+            200,
+            -6.425911,
+            4233.877797728884,
+            ("qpos", "qvel", "obj_pos", "target_pos"),
+        ),
     )
 }
 
@@ -87,7 +119,7 @@ def is_success(info: dict[str, Any]) -> bool:
 
 
 def _palm_object_distance(task: TaskSpec, sim: Any) -> float:
-    """The distance gymnasium-robotics adds with the wrong sign (0 for pen, which has no such term)."""
+    """The distance gymnasium-robotics adds with the wrong sign (0 for pen: no such term)."""
     data = sim.data
     if task.short == "door":
         palm = data.site_xpos[sim.grasp_site_id]
@@ -103,7 +135,8 @@ def _palm_object_distance(task: TaskSpec, sim: Any) -> float:
 class D4RLAdroit(gym.Wrapper):
     """Restores D4RL's reward, pen-drop termination and ``goal_achieved`` on a gymnasium Adroit env.
 
-    ``info`` gains ``goal_achieved`` (= ``success``) and, for reference, ``reward_gymnasium_robotics``
+    ``info`` gains ``goal_achieved`` (= ``success``) and, for reference,
+    ``reward_gymnasium_robotics``
     (the unpatched reward).
     """
 

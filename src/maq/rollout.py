@@ -60,19 +60,32 @@ def run_episode(env: gym.Env, policy: Policy, seed: int) -> Episode:
         ever = ever or success
         if terminated or truncated:
             break
-    return Episode(np.asarray(states), np.asarray(actions), np.asarray(rewards, np.float64),
-                   success, ever, bool(terminated), seed)
+    return Episode(
+        np.asarray(states),
+        np.asarray(actions),
+        np.asarray(rewards, np.float64),
+        success,
+        ever,
+        bool(terminated),
+        seed,
+    )
 
 
-def evaluate_policy(task: str | TaskSpec, policy: Policy, num_episodes: int, base_seed: int,
-                    env: gym.Env | None = None) -> tuple[dict[str, float], list[Episode]]:
+def evaluate_policy(
+    task: str | TaskSpec,
+    policy: Policy,
+    num_episodes: int,
+    base_seed: int,
+    env: gym.Env | None = None,
+) -> tuple[dict[str, float], list[Episode]]:
     """Mean return, normalized score and success rate over seeded episodes."""
     spec = task if isinstance(task, TaskSpec) else get_task(task)
     own_env = env is None
     env = make_env(spec) if env is None else env
     try:
-        episodes = [run_episode(env, policy, episode_seed(base_seed, i))
-                    for i in range(num_episodes)]
+        episodes = [
+            run_episode(env, policy, episode_seed(base_seed, i)) for i in range(num_episodes)
+        ]
     finally:
         if own_env:
             env.close()

@@ -46,8 +46,10 @@ def write_config(run_dir: Path, cfg: Any, name: str = "config.json") -> Path:
     if name.endswith((".yaml", ".yml")):
         import yaml
 
-        return atomic_write_text(run_dir / name, yaml.safe_dump(json.loads(json.dumps(
-            data, default=str)), sort_keys=False))
+        return atomic_write_text(
+            run_dir / name,
+            yaml.safe_dump(json.loads(json.dumps(data, default=str)), sort_keys=False),
+        )
     return atomic_write_json(run_dir / name, data)
 
 
@@ -68,8 +70,10 @@ class EvalCsv:
         if self.path.exists():
             header = self.read_header()
             if header != self.columns:
-                raise MaqError(f"{self.path} has columns {header}, expected {self.columns}; "
-                               "move it away or use a new --tag")
+                raise MaqError(
+                    f"{self.path} has columns {header}, expected {self.columns}; "
+                    "move it away or use a new --tag"
+                )
 
     def read_header(self) -> list[str]:
         with self.path.open(newline="") as f:
@@ -136,8 +140,9 @@ class Logger:
         if self._writer is not None:
             self._writer.flush()
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=["step", *self._keys], lineterminator="\n",
-                                restval="")
+        writer = csv.DictWriter(
+            buf, fieldnames=["step", *self._keys], lineterminator="\n", restval=""
+        )
         writer.writeheader()
         writer.writerows(self._rows)
         atomic_write_text(self._csv_path, buf.getvalue())
@@ -148,11 +153,18 @@ class Logger:
             self._writer.close()
 
 
-def save_checkpoint(path: Path, *, method: str, config: Any, step: int,
-                    state: dict[str, Any], **extra: Any) -> Path:
+def save_checkpoint(
+    path: Path, *, method: str, config: Any, step: int, state: dict[str, Any], **extra: Any
+) -> Path:
     """Save a self-describing checkpoint atomically."""
-    payload = {"format_version": CHECKPOINT_FORMAT_VERSION, "method": method,
-               "config": config_dict(config), "step": int(step), "state": state, **extra}
+    payload = {
+        "format_version": CHECKPOINT_FORMAT_VERSION,
+        "method": method,
+        "config": config_dict(config),
+        "step": int(step),
+        "state": state,
+        **extra,
+    }
     buf = io.BytesIO()
     torch.save(payload, buf)
     return atomic_write_bytes(path, buf.getvalue())
@@ -166,8 +178,10 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     try:
         payload = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as exc:  # torch raises many types for corrupt files
-        raise MaqError(f"checkpoint {path} cannot be read ({exc.__class__.__name__}): "
-                       "the file is corrupt or not a maq checkpoint") from None
+        raise MaqError(
+            f"checkpoint {path} cannot be read ({exc.__class__.__name__}): "
+            "the file is corrupt or not a maq checkpoint"
+        ) from None
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise MaqError(f"{path} is not a maq checkpoint (no format_version)")
     if payload["format_version"] > CHECKPOINT_FORMAT_VERSION:
@@ -175,8 +189,14 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     return payload
 
 
-EVAL_COLUMNS = ["training_step", "episode_reward", "norm_episode_reward", "success_rate", "phase",
-                "checkpoint"]
+EVAL_COLUMNS = [
+    "training_step",
+    "episode_reward",
+    "norm_episode_reward",
+    "success_rate",
+    "phase",
+    "checkpoint",
+]
 """The training-time evaluation table every method writes (``experiment_data.csv``, ``SAC.csv``).
 
 ``training_step`` is in primitive env steps; ``episode_reward`` is the mean raw return of the eval

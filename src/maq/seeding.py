@@ -21,8 +21,11 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 
 def get_rng_state() -> dict[str, Any]:
     """Every global RNG's state, for a checkpoint that resumes bit-for-bit."""
-    state = {"python": random.getstate(), "numpy": np.random.get_state(),
-             "torch": torch.get_rng_state()}
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["torch_cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -37,7 +40,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when available, else CPU; ``cpu``/``cuda``/``cuda:1`` are taken as given."""
+    """``auto``: CUDA when available, else CPU; ``cpu``/``cuda``/``cuda:1`` are taken as given."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():

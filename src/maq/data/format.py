@@ -4,7 +4,8 @@ Each trajectory holds ``observations (T, obs_dim)``, ``actions (T, act_dim)``, `
 ``next_observations (T, obs_dim)`` and ``terminals (T,)``; optional ``timeouts (T,)`` and ``infos``.
 In maq's files ``terminals`` marks real terminations only and ``timeouts`` marks truncations
 (decisions.md). Files made by the authors' release have no ``timeouts`` and set ``terminals = 1`` on
-each trajectory's last step as a *boundary* flag; :func:`load_trajectories` reads those as truncations.
+each trajectory's last step as a *boundary* flag; :func:`load_trajectories` reads those as
+truncations.
 
 Pickles are read by :class:`RestrictedUnpickler`, which admits only numpy arrays, dtypes and scalars
 and builtin containers, so a pickle that would run code is rejected without running anything.
@@ -72,8 +73,17 @@ def _read_pickle(path: Path) -> Any:
         raise DatasetError(f"{path} does not end in .pkl")
     try:
         return safe_load_pickle(path.read_bytes())
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-            ImportError, IndexError, KeyError, MemoryError) as exc:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        ImportError,
+        IndexError,
+        KeyError,
+        MemoryError,
+    ) as exc:
         raise DatasetError(f"{path} cannot be unpickled safely: {exc}") from None
 
 
@@ -97,9 +107,7 @@ def _check_array(i: int, key: str, x: Any, ndim: int) -> np.ndarray:
     return x
 
 
-def check_trajectories(
-    trajs: Any, obs_dim: int | None = None, act_dim: int | None = None
-) -> None:
+def check_trajectories(trajs: Any, obs_dim: int | None = None, act_dim: int | None = None) -> None:
     """Raise :class:`DatasetError` naming the trajectory and key of the first problem found."""
     if not isinstance(trajs, list | tuple):
         raise DatasetError(f"expected a list of trajectory dicts, got {type(trajs).__name__}")
@@ -112,8 +120,10 @@ def check_trajectories(
         missing = [k for k in REQUIRED_KEYS if k not in traj]
         if missing:
             raise DatasetError(f"trajectory {i}: missing required key(s) {', '.join(missing)}")
-        arrays = {k: _check_array(i, k, traj[k], 2) for k in
-                  ("observations", "actions", "next_observations")}
+        arrays = {
+            k: _check_array(i, k, traj[k], 2)
+            for k in ("observations", "actions", "next_observations")
+        }
         for k in ("rewards", "terminals") + (("timeouts",) if "timeouts" in traj else ()):
             arrays[k] = _check_array(i, k, traj[k], 1)
         length = len(arrays["observations"])
@@ -136,7 +146,9 @@ def check_trajectories(
                 f"trajectory {i}, key 'observations': has dim {o}, the task needs {obs_dim}"
             )
         if act_dim is not None and a != act_dim:
-            raise DatasetError(f"trajectory {i}, key 'actions': has dim {a}, the task needs {act_dim}")
+            raise DatasetError(
+                f"trajectory {i}, key 'actions': has dim {a}, the task needs {act_dim}"
+            )
         if dims is not None and (o, a) != dims:
             raise DatasetError(
                 f"trajectory {i}: has (obs, action) dims {(o, a)} but trajectory 0 has {dims}"

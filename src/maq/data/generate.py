@@ -1,4 +1,4 @@
-"""Build the train/test ``.pkl`` files of one task and seed (``offline_data/gen_offline_data.py``)."""
+"""Build the train/test ``.pkl`` files of one task and seed (``gen_offline_data.py``)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def generate_dataset(
     data_dir: Path | None = None,
     train_ratio: float = DEFAULT_TRAIN_RATIO,
 ) -> tuple[Path, Path]:
-    """Write ``<env>_train_seed<S>_ratio<r>.pkl`` and ``..._test_...`` plus a ``.json`` sidecar each.
+    """Write ``<env>_{train,test}_seed<S>_ratio<r>.pkl``, each with a ``.json`` sidecar.
 
     The sidecar records the source, split order and counts. Synthetic data has ``synthetic`` in its
     file names, in its sidecar and in every trajectory's ``infos``.
@@ -32,23 +32,29 @@ def generate_dataset(
     train, test, order = split_train_test(trajs, seed, train_ratio)
     synthetic = used == "synthetic"
     paths = []
-    for part, subset, idx in (("train", train, order[: len(train)]),
-                              ("test", test, order[len(train):])):
+    for part, subset, idx in (
+        ("train", train, order[: len(train)]),
+        ("test", test, order[len(train) :]),
+    ):
         path = out_dir / dataset_filename(task.name, part, seed, train_ratio, synthetic)
         save_trajectories(subset, path)
-        atomic_write_json(path.with_suffix(".json"), {
-            "env_id": task.name,
-            "part": part,
-            "seed": seed,
-            "train_ratio": train_ratio,
-            "source": used,
-            "human": not synthetic,
-            "note": "SYNTHETIC: DAPG expert rollouts with Gaussian noise, not human data"
-            if synthetic else "human demonstrations",
-            "trajectory_indices": [int(i) for i in idx],
-            "num_trajectories": len(subset),
-            "num_transitions": int(sum(len(t["actions"]) for t in subset)),
-            "return_mean": float(np.mean([t["rewards"].sum() for t in subset])),
-        })
+        atomic_write_json(
+            path.with_suffix(".json"),
+            {
+                "env_id": task.name,
+                "part": part,
+                "seed": seed,
+                "train_ratio": train_ratio,
+                "source": used,
+                "human": not synthetic,
+                "note": "SYNTHETIC: DAPG expert rollouts with Gaussian noise, not human data"
+                if synthetic
+                else "human demonstrations",
+                "trajectory_indices": [int(i) for i in idx],
+                "num_trajectories": len(subset),
+                "num_transitions": int(sum(len(t["actions"]) for t in subset)),
+                "return_mean": float(np.mean([t["rewards"].sum() for t in subset])),
+            },
+        )
         paths.append(path)
     return paths[0], paths[1]

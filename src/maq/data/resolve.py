@@ -17,8 +17,14 @@ def _given(root: Path, name: str) -> Path:
     return path
 
 
-def resolve_datasets(env_id: str, seed: int, root: Path, training_source: str = "",
-                     testing_source: str = "", generate: bool = True) -> tuple[Path, Path]:
+def resolve_datasets(
+    env_id: str,
+    seed: int,
+    root: Path,
+    training_source: str = "",
+    testing_source: str = "",
+    generate: bool = True,
+) -> tuple[Path, Path]:
     """Return legal (train, test) paths for a run.
 
     A file the user names must exist and be legal (no silent fallback to the default data, unlike
@@ -28,8 +34,10 @@ def resolve_datasets(env_id: str, seed: int, root: Path, training_source: str = 
     task = get_task(env_id)
     train_default, test_default = default_dataset_paths(root, task.name, seed)
     paths = []
-    for given, default, flag in ((training_source, train_default, "--training_source"),
-                                 (testing_source, test_default, "--testing_source")):
+    for given, default, flag in (
+        (training_source, train_default, "--training_source"),
+        (testing_source, test_default, "--testing_source"),
+    ):
         if given:
             path = _given(root, given)
             if not path.exists():
@@ -39,8 +47,10 @@ def resolve_datasets(env_id: str, seed: int, root: Path, training_source: str = 
         paths.append(path)
     if not all(p.exists() for p in paths):
         if not generate:
-            raise DatasetError(f"{paths[0]} or {paths[1]} is missing; make them with "
-                               f"`maq gen-data --env {task.name} --seed {seed}`")
+            raise DatasetError(
+                f"{paths[0]} or {paths[1]} is missing; make them with "
+                f"`maq gen-data --env {task.name} --seed {seed}`"
+            )
         from maq.data.generate import generate_dataset
         from maq.data.sources import data_dir_from_env
 

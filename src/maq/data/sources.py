@@ -105,8 +105,9 @@ def load_minari(task: TaskSpec, data_dir: Path | None, download: bool = True) ->
             if n < 1:
                 continue
             terms = np.asarray(ep.terminations[:n], np.float32)
-            trajs.append(make_trajectory(obs[:n], ep.actions[:n], ep.rewards[:n], obs[1 : n + 1],
-                                         terms))
+            trajs.append(
+                make_trajectory(obs[:n], ep.actions[:n], ep.rewards[:n], obs[1 : n + 1], terms)
+            )
     return trajs
 
 
@@ -126,8 +127,9 @@ def load_d4rl_hdf5(path: Path) -> list[Trajectory]:
     if not path.exists():
         raise DatasetError(f"{path} does not exist")
     with h5py.File(path, "r") as f:
-        missing = [k for k in ("observations", "actions", "rewards", "terminals", "timeouts")
-                   if k not in f]
+        missing = [
+            k for k in ("observations", "actions", "rewards", "terminals", "timeouts") if k not in f
+        ]
         if missing:
             raise DatasetError(f"{path}: not a D4RL dataset, missing {', '.join(missing)}")
         obs, act, rew = (np.asarray(f[k]) for k in ("observations", "actions", "rewards"))
@@ -144,8 +146,16 @@ def load_d4rl_hdf5(path: Path) -> list[Trajectory]:
         if stop > start:
             idx = np.arange(start, stop)
             nxt = np.minimum(idx + 1, len(obs) - 1)
-            trajs.append(make_trajectory(obs[idx], act[idx], rew[idx], obs[nxt], terms[idx],
-                                         truncated_at_end=not terms[stop - 1]))
+            trajs.append(
+                make_trajectory(
+                    obs[idx],
+                    act[idx],
+                    rew[idx],
+                    obs[nxt],
+                    terms[idx],
+                    truncated_at_end=not terms[stop - 1],
+                )
+            )
         start = i + 1
     return trajs
 
@@ -191,7 +201,9 @@ def replay_dapg(task: TaskSpec, demos: list[dict]) -> list[Trajectory]:
                 r.append(reward)
             o_arr = np.asarray(o)
             n = len(actions) - 1  # drop the last step
-            trajs.append(make_trajectory(o_arr[:n], actions[:n], np.asarray(r[:n]), o_arr[1 : n + 1]))
+            trajs.append(
+                make_trajectory(o_arr[:n], actions[:n], np.asarray(r[:n]), o_arr[1 : n + 1])
+            )
     finally:
         env.close()
     return trajs
@@ -199,7 +211,11 @@ def replay_dapg(task: TaskSpec, demos: list[dict]) -> list[Trajectory]:
 
 # --------------------------------------------------------------------------- synthetic
 def policy_path(task: TaskSpec, data_dir: Path | None) -> Path | None:
-    return None if data_dir is None else data_dir / "dapg_policies" / f"{task.short}-v0_policy_weights.npz"
+    return (
+        None
+        if data_dir is None
+        else data_dir / "dapg_policies" / f"{task.short}-v0_policy_weights.npz"
+    )
 
 
 class DapgPolicy:
@@ -226,7 +242,7 @@ class DapgPolicy:
 def synthetic_rollouts(
     task: TaskSpec, policy: DapgPolicy, n_episodes: int = 25, seed: int = 0
 ) -> list[Trajectory]:
-    """Noisy expert rollouts at the task's horizon. NOT human data: labelled synthetic by callers."""
+    """Noisy expert rollouts at the task's horizon. NOT human data: callers label it synthetic."""
     env = make_env(task)
     rng = np.random.default_rng(seed)
     trajs = []
@@ -274,8 +290,9 @@ def missing_data_message(task: TaskSpec, data_dir: Path | None) -> str:
     )
 
 
-def load_source(task: str | TaskSpec, source: str | None, data_dir: Path | None,
-                seed: int = 0) -> tuple[str, list[Trajectory]]:
+def load_source(
+    task: str | TaskSpec, source: str | None, data_dir: Path | None, seed: int = 0
+) -> tuple[str, list[Trajectory]]:
     """Trajectories from ``source`` (``None``: the first human source available locally)."""
     spec = task if isinstance(task, TaskSpec) else get_task(task)
     if source is None:
@@ -298,7 +315,9 @@ def load_source(task: str | TaskSpec, source: str | None, data_dir: Path | None,
     if source == "synthetic":
         path = policy_path(spec, data_dir)
         if path is None:
-            raise DatasetError("--source synthetic needs the DAPG policies: pass --data_dir or set "
-                               "MAQ_DATA_DIR to the folder holding dapg_policies/")
+            raise DatasetError(
+                "--source synthetic needs the DAPG policies: pass --data_dir or set "
+                "MAQ_DATA_DIR to the folder holding dapg_policies/"
+            )
         return source, synthetic_rollouts(spec, DapgPolicy(path), seed=seed)
     raise DatasetError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")

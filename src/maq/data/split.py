@@ -33,15 +33,23 @@ def split_train_test(
     return train, test, order
 
 
-def dataset_filename(env_id: str, part: str, seed: int, train_ratio: float = DEFAULT_TRAIN_RATIO,
-                     synthetic: bool = False) -> str:
+def dataset_filename(
+    env_id: str,
+    part: str,
+    seed: int,
+    train_ratio: float = DEFAULT_TRAIN_RATIO,
+    synthetic: bool = False,
+) -> str:
     """``<env>_{train,test}_seed<S>_ratio0.9.pkl``; synthetic data says so in its name."""
     kind = "_synthetic" if synthetic else ""
     return f"{env_id}{kind}_{part}_seed{seed}_ratio{train_ratio:g}.pkl"
 
 
-def default_dataset_paths(root: Path, env_id: str, seed: int,
-                          train_ratio: float = DEFAULT_TRAIN_RATIO) -> tuple[Path, Path]:
+def default_dataset_paths(
+    root: Path, env_id: str, seed: int, train_ratio: float = DEFAULT_TRAIN_RATIO
+) -> tuple[Path, Path]:
     base = root / "offline_data"
-    return (base / dataset_filename(env_id, "train", seed, train_ratio),
-            base / dataset_filename(env_id, "test", seed, train_ratio))
+    return (
+        base / dataset_filename(env_id, "train", seed, train_ratio),
+        base / dataset_filename(env_id, "test", seed, train_ratio),
+    )

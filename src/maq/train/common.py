@@ -38,9 +38,17 @@ from maq.seeding import get_rng_state, set_rng_state
 
 
 class RunContext:
-    def __init__(self, run_dir: Path, *, method: str, config: Any, overwrite: bool = False,
-                 eval_csv: str = "experiment_data.csv", config_name: str = "config.json",
-                 tensorboard: bool = True):
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        method: str,
+        config: Any,
+        overwrite: bool = False,
+        eval_csv: str = "experiment_data.csv",
+        config_name: str = "config.json",
+        tensorboard: bool = True,
+    ):
         self.run_dir = Path(run_dir)
         self.method = method
         self.config = config
@@ -81,36 +89,47 @@ class RunContext:
             self.eval_csv.path.unlink()  # a fresh start: rows of an unfinished try without resume
         return payload
 
-    def record_eval(self, step: int, summary: dict[str, float], phase: str,
-                    checkpoint: str) -> None:
+    def record_eval(
+        self, step: int, summary: dict[str, float], phase: str, checkpoint: str
+    ) -> None:
         """Append one evaluation row and log it under ``eval/``."""
         assert self.eval_csv is not None and self.logger is not None, "call start() first"
-        self.eval_csv.append({
-            "training_step": int(step),
-            "episode_reward": summary["episode_reward"],
-            "norm_episode_reward": summary["norm_episode_reward"],
-            "success_rate": summary["success_rate"],
-            "phase": phase,
-            "checkpoint": checkpoint,
-        })
+        self.eval_csv.append(
+            {
+                "training_step": int(step),
+                "episode_reward": summary["episode_reward"],
+                "norm_episode_reward": summary["norm_episode_reward"],
+                "success_rate": summary["success_rate"],
+                "phase": phase,
+                "checkpoint": checkpoint,
+            }
+        )
         self.logger.log(step, {f"eval/{k}": v for k, v in summary.items()})
         self.logger.flush()
 
     def save_checkpoint(self, name: str, step: int, state: dict[str, Any]) -> Path:
         """A model checkpoint for evaluation (``model_<step>_<score>.pth`` and the like)."""
-        return save_checkpoint(self.run_dir / name, method=self.method, config=self.config,
-                               step=step, state=state)
+        return save_checkpoint(
+            self.run_dir / name, method=self.method, config=self.config, step=step, state=state
+        )
 
     def save_resume(self, step: int, state: dict[str, Any]) -> Path:
         """Everything needed to continue: call it right after an evaluation row is recorded."""
         assert self.logger is not None, "call start() first"
         self.logger.flush()
-        return save_checkpoint(self.resume_path, method=self.method, config=self.config,
-                               step=step, state=state, rng=get_rng_state())
+        return save_checkpoint(
+            self.resume_path,
+            method=self.method,
+            config=self.config,
+            step=step,
+            state=state,
+            rng=get_rng_state(),
+        )
 
     def finish(self, summary: dict[str, Any]) -> Path:
         assert self.logger is not None, "call start() first"
         self.logger.close()
         self.resume_path.unlink(missing_ok=True)
-        return mark_done(self.run_dir, {"method": self.method, **summary,
-                                        "config": config_dict(self.config)})
+        return mark_done(
+            self.run_dir, {"method": self.method, **summary, "config": config_dict(self.config)}
+        )
