@@ -1,0 +1,1 @@
+"""Learners: pure tensors-in, metrics-out agents (SAC/RLPD, discrete SAC, IQL)."""

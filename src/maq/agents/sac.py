@@ -1,0 +1,273 @@
+"""Continuous soft actor-critic with a vectorized critic ensemble: the SAC and RLPD learner.
+
+SAC (Haarnoja et al. 2018, "Soft Actor-Critic Algorithms and Applications", eqs. 5, 7, 18) with
+the REDQ/RLPD extensions (Chen et al. 2021; Ball et al. 2023, "Efficient Online RL with Offline
+Data" §3): an ensemble of ``num_qs`` critics trained together, a TD target from the min over a
+random subset of ``num_min_qs`` target critics, optional LayerNorm in the critics, and
+``utd_ratio`` critic steps per actor/temperature step. RLPD is this learner with the ``rlpd``
+preset (maq.train.online_presets) plus 50/50 online/offline minibatches (maq.buffers).
+
+The ensemble is one :class:`maq.nn.EnsembleMLP` (stacked weights, batched matmuls). Shared with
+the discrete learner (maq.agents.discrete_sac): the TD target's structure, Polyak averaging and the
+ensemble; the data side lives in maq.buffers. No env, file or logger here; randomness comes from
+the learner's own ``torch.Generator``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from maq.buffers import Batch
+from maq.nn import EnsembleMLP, mlp
+
+
+@dataclass(frozen=True)
+class SACConfig:
+    """Continuous SAC/RLPD hyperparameters; defaults are RLPD's (reference-spec §9.2)."""
+
+    hidden_dims: tuple[int, ...] = (256, 256)
+    """Actor and critic hidden widths (``sac_config.hidden_dims``)."""
+    actor_lr: float = 3e-4
+    """Adam learning rate of the actor (``sac_config.actor_lr``)."""
+    critic_lr: float = 3e-4
+    """Adam learning rate of the critic ensemble (``sac_config.critic_lr``)."""
+    temp_lr: float = 3e-4
+    """Adam learning rate of log α (``sac_config.temp_lr``)."""
+    discount: float = 0.99
+    """γ per transition (``td_config.discount``)."""
+    polyak_tau: float = 0.005
+    """Target critics move by this fraction toward the online critics (``td_config.tau``)."""
+    target_update_period: int = 1
+    """Gradient steps between Polyak updates (RLPD: every step)."""
+    num_qs: int = 10
+    """Critics in the ensemble (``rlpd_config.num_qs``)."""
+    num_min_qs: int = 2
+    """Size of the random target subset the TD target takes the min over (``num_min_qs``)."""
+    critic_layer_norm: bool = True
+    """LayerNorm after each hidden critic layer, before ReLU (``critic_layer_norm``)."""
+    actor_q_reduction: str = "mean"
+    """How the actor combines the ensemble: ``mean`` (RLPD's ``sac_learner.py``) or ``min``."""
+    init_temperature: float = 1.0
+    """Initial α (``sac_config.init_temperature``)."""
+    target_entropy: float | None = None
+    """Target entropy of the temperature loss; None = −A/2 (RLPD's default)."""
+    backup_entropy: bool = True
+    """Subtract α·log π(a'|s') in the TD target (``backup_entropy``)."""
+    utd_ratio: int = 20
+    """Critic steps per call of :meth:`SAC.update`; one actor and temperature step follows, on
+    the last minibatch (``train_finetuning.py --utd_ratio=20``)."""
+    log_std_min: float = -20.0
+    """Lower clip of the actor's log standard deviation (RLPD's TanhNormal)."""
+    log_std_max: float = 2.0
+    """Upper clip of the actor's log standard deviation."""
+    init: str = "xavier"
+    """Weight init (maq.nn.INITS): RLPD uses Xavier-uniform."""
+
+
+# ---- losses (pure) ---------------------------------------------------------------------------
+
+
+def td_target(rewards: Tensor, masks: Tensor, discount: float, next_v: Tensor) -> Tensor:
+    """y = r + γ·m·V(s'), with m = 0 only after a real termination (SAC eq. 3 with masks)."""
+    return rewards + discount * masks * next_v
+
+
+def critic_loss(q: Tensor, target_q: Tensor) -> tuple[Tensor, dict[str, float]]:
+    """Σ_i mean_b (Q_i(s,a) − y)² over the ensemble (SAC eq. 5, per critic). Summing over
+    members makes one Adam over the stacked weights equal to an optimizer per critic."""
+    loss = ((q - target_q.unsqueeze(0)) ** 2).mean(dim=1).sum()
+    return loss, {"critic_loss": loss.item() / q.shape[0], "q": q.mean().item()}
+
+
+def actor_loss(
+    log_probs: Tensor, q: Tensor, alpha: Tensor, reduction: str
+) -> tuple[Tensor, dict[str, float]]:
+    """mean_s [α·log π(a|s) − Q(s,a)], a ~ π reparameterized (SAC eq. 7); Q = ensemble mean or
+    min."""
+    q_pi = q.mean(dim=0) if reduction == "mean" else q.min(dim=0).values
+    loss = (alpha * log_probs - q_pi).mean()
+    return loss, {"actor_loss": loss.item(), "entropy": -log_probs.mean().item()}
+
+
+def temperature_loss(
+    log_alpha: Tensor, log_probs: Tensor, target_entropy: float
+) -> tuple[Tensor, dict[str, float]]:
+    """α·(H(π) − H̄) with H(π) ≈ −mean log π (SAC eq. 18; RLPD's ``temp_loss``)."""
+    entropy = -log_probs.detach().mean()
+    loss = log_alpha.exp() * (entropy - target_entropy)
+    return loss, {"temperature_loss": loss.item(), "alpha": log_alpha.exp().item()}
+
+
+def polyak_update(target: torch.nn.Module, source: torch.nn.Module, tau: float) -> None:
+    """θ̄ ← (1 − τ)·θ̄ + τ·θ."""
+    with torch.no_grad():
+        for t, s in zip(target.parameters(), source.parameters(), strict=True):
+            t.lerp_(s, tau)
+
+
+def tanh_log_prob(u: Tensor, mean: Tensor, log_std: Tensor) -> Tensor:
+    """log π(tanh u) for u ~ N(mean, σ²): Gaussian log-density minus Σ log(1 − tanh² u), the
+    latter written as 2·(log 2 − u − softplus(−2u)) for stability (SAC appendix C)."""
+    normal = -0.5 * ((u - mean) / log_std.exp()) ** 2 - log_std - 0.5 * math.log(2 * math.pi)
+    correction = 2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))
+    return (normal - correction).sum(dim=-1)
+
+
+# ---- learner ---------------------------------------------------------------------------------
+
+
+class SoftActorCriticBase:
+    """The UTD update schedule and checkpoint plumbing shared by SAC and DiscreteSAC.
+
+    Subclasses set ``cfg`` (with ``utd_ratio``), ``generator``, ``num_updates``, the modules in
+    ``_modules``, the optimizers in ``_optimizers`` and tensors in ``_tensors``, and implement
+    ``_critic_step`` / ``_actor_step``.
+    """
+
+    _modules: tuple[str, ...] = ("actor", "critic", "target_critic")
+    _optimizers: tuple[str, ...] = ("actor_opt", "critic_opt")
+    _tensors: tuple[str, ...] = ()
+
+    def update(self, batch: Batch) -> dict[str, float]:
+        """``utd_ratio`` critic steps on consecutive minibatches of ``batch`` (its size must be a
+        multiple of utd_ratio), then one actor (and temperature) step on the last minibatch."""
+        n = len(batch.rewards) // self.cfg.utd_ratio
+        metrics: dict[str, float] = {}
+        for i in range(self.cfg.utd_ratio):
+            mini = Batch(*(x[i * n : (i + 1) * n] for x in batch))
+            metrics = self._critic_step(mini)
+        return {**metrics, **self._actor_step(mini)}
+
+    def policy_state_dict(self) -> dict[str, Any]:
+        """What acting needs (model checkpoints): the actor's weights."""
+        return {"actor": self.actor.state_dict()}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything an exact resume needs: nets, optimizers, generator, update counter.
+
+        A deep copy: optimizers load state tensors without copying, so a live state shared by
+        two learners would be stepped twice.
+        """
+        state = {
+            name: getattr(self, name).state_dict() for name in self._modules + self._optimizers
+        }
+        state.update({name: getattr(self, name) for name in self._tensors})
+        state = copy.deepcopy(state)
+        return {**state, "generator": self.generator.get_state(), "num_updates": self.num_updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Load :meth:`state_dict` or a policy-only :meth:`policy_state_dict`."""
+        self.actor.load_state_dict(state["actor"])
+        if "critic" not in state:
+            return
+        for name in self._modules + self._optimizers:
+            getattr(self, name).load_state_dict(state[name])
+        with torch.no_grad():
+            for name in self._tensors:
+                getattr(self, name).copy_(state[name])
+        self.generator.set_state(state["generator"])
+        self.num_updates = int(state["num_updates"])
+
+
+class SAC(SoftActorCriticBase):
+    """Tanh-Gaussian actor, critic ensemble with targets, learned temperature."""
+
+    _optimizers = ("actor_opt", "critic_opt", "temp_opt")
+    _tensors = ("log_alpha",)
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        cfg: SACConfig,
+        device: torch.device | str = "cpu",
+        seed: int = 0,
+    ):
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.act_dim = act_dim
+        self.target_entropy = -act_dim / 2 if cfg.target_entropy is None else cfg.target_entropy
+        self.actor = mlp(obs_dim, cfg.hidden_dims, 2 * act_dim, init=cfg.init).to(self.device)
+        self.critic = EnsembleMLP(
+            cfg.num_qs, obs_dim + act_dim, cfg.hidden_dims, 1, cfg.critic_layer_norm, cfg.init
+        ).to(self.device)
+        self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
+        self.log_alpha = torch.tensor(
+            math.log(cfg.init_temperature), device=self.device, requires_grad=True
+        )
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
+        self.temp_opt = torch.optim.Adam([self.log_alpha], lr=cfg.temp_lr)
+        self.generator = torch.Generator(self.device).manual_seed(seed)
+        self.num_updates = 0
+
+    # ---- acting ----
+    def _dist(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        mean, log_std = self.actor(obs).chunk(2, dim=-1)
+        return mean, log_std.clamp(self.cfg.log_std_min, self.cfg.log_std_max)
+
+    def sample(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """Reparameterized a = tanh(μ + σ·ε) and log π(a|s): (B, A), (B,)."""
+        mean, log_std = self._dist(obs)
+        eps = torch.randn(mean.shape, generator=self.generator, device=self.device)
+        u = mean + log_std.exp() * eps
+        return torch.tanh(u), tanh_log_prob(u, mean, log_std)
+
+    @torch.no_grad()
+    def act(self, obs: Tensor, deterministic: bool = False) -> Tensor:
+        """(B, S) → (B, A): tanh(mean) when deterministic (evaluation), else a sample."""
+        if deterministic:
+            return torch.tanh(self._dist(obs)[0])
+        return self.sample(obs)[0]
+
+    # ---- updates ----
+    def _critic_step(self, b: Batch) -> dict[str, float]:
+        cfg = self.cfg
+        alpha = self.log_alpha.detach().exp()
+        with torch.no_grad():
+            next_actions, next_log_probs = self.sample(b.next_observations)
+            subset = torch.randperm(cfg.num_qs, generator=self.generator, device=self.device)[
+                : cfg.num_min_qs
+            ]
+            next_q = (
+                self.target_critic(torch.cat([b.next_observations, next_actions], -1), subset)
+                .squeeze(-1)
+                .min(dim=0)
+                .values
+            )
+            if cfg.backup_entropy:
+                next_q = next_q - alpha * next_log_probs
+            target_q = td_target(b.rewards, b.masks, cfg.discount, next_q)
+        q = self.critic(torch.cat([b.observations, b.actions], -1)).squeeze(-1)  # (E, B)
+        loss, metrics = critic_loss(q, target_q)
+        self.critic_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.critic_opt.step()
+        self.num_updates += 1
+        if self.num_updates % cfg.target_update_period == 0:
+            polyak_update(self.target_critic, self.critic, cfg.polyak_tau)
+        return metrics
+
+    def _actor_step(self, b: Batch) -> dict[str, float]:
+        actions, log_probs = self.sample(b.observations)
+        self.critic.requires_grad_(False)
+        q = self.critic(torch.cat([b.observations, actions], -1)).squeeze(-1)
+        self.critic.requires_grad_(True)
+        loss, metrics = actor_loss(
+            log_probs, q, self.log_alpha.detach().exp(), self.cfg.actor_q_reduction
+        )
+        self.actor_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.actor_opt.step()
+        t_loss, t_metrics = temperature_loss(self.log_alpha, log_probs, self.target_entropy)
+        self.temp_opt.zero_grad(set_to_none=True)
+        t_loss.backward()
+        self.temp_opt.step()
+        return {**metrics, **t_metrics}

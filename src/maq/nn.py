@@ -1,0 +1,110 @@
+"""Small network building blocks shared by the learners: MLPs and a vectorized MLP ensemble.
+
+:class:`EnsembleMLP` holds the weights of E members stacked as ``(E, in, out)`` tensors and runs
+all of them in one batched matmul (``torch.baddbmm``), so a 10-critic ensemble costs a few large
+kernels instead of a Python loop over critics (as RLPD's ``nn.vmap`` ensemble does in JAX).
+A subset of members can be evaluated by index (REDQ-style target subsets) without running the rest.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+INITS = ("torch", "xavier")
+"""``torch``: PyTorch's nn.Linear default (the MAQ release's nets); ``xavier``: Xavier-uniform
+weights and zero biases (RLPD's ``default_init``)."""
+
+
+def _init_linear(weight: Tensor, bias: Tensor, init: str) -> None:
+    """Initialize one (in, out) weight and its (out,) bias in place."""
+    fan_in = weight.shape[0]
+    if init == "torch":  # kaiming_uniform(a=√5) ⇒ U(±1/√fan_in) for weights and biases
+        bound = 1.0 / math.sqrt(fan_in)
+        nn.init.uniform_(weight, -bound, bound)
+        nn.init.uniform_(bias, -bound, bound)
+    elif init == "xavier":
+        nn.init.xavier_uniform_(weight.T)
+        nn.init.zeros_(bias)
+    else:
+        raise ValueError(f"unknown init {init!r}; choose one of {INITS}")
+
+
+def mlp(
+    in_dim: int,
+    hidden_dims: tuple[int, ...],
+    out_dim: int,
+    layer_norm: bool = False,
+    init: str = "torch",
+) -> nn.Sequential:
+    """Linear → [LayerNorm] → ReLU per hidden layer, then a linear output layer."""
+    layers: list[nn.Module] = []
+    dims = (in_dim, *hidden_dims)
+    for d_in, d_out in zip(dims[:-1], dims[1:], strict=True):
+        layers.append(nn.Linear(d_in, d_out))
+        if layer_norm:
+            layers.append(nn.LayerNorm(d_out))
+        layers.append(nn.ReLU())
+    layers.append(nn.Linear(dims[-1], out_dim))
+    for layer in layers:
+        if isinstance(layer, nn.Linear):
+            with torch.no_grad():
+                _init_linear(layer.weight.T, layer.bias, init)
+    return nn.Sequential(*layers)
+
+
+class EnsembleMLP(nn.Module):
+    """E independent MLPs (in → hidden… → out) evaluated together: ``(B, in) → (E, B, out)``."""
+
+    def __init__(
+        self,
+        num_members: int,
+        in_dim: int,
+        hidden_dims: tuple[int, ...],
+        out_dim: int,
+        layer_norm: bool = False,
+        init: str = "torch",
+    ):
+        super().__init__()
+        self.num_members = num_members
+        self.layer_norm = layer_norm
+        dims = (in_dim, *hidden_dims, out_dim)
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        self.ln_weights = nn.ParameterList()
+        self.ln_biases = nn.ParameterList()
+        for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
+            w = torch.empty(num_members, d_in, d_out)  # (E, in, out)
+            b = torch.empty(num_members, 1, d_out)  # (E, 1, out)
+            for e in range(num_members):  # each member initialized as its own nn.Linear
+                _init_linear(w[e], b[e, 0], init)
+            self.weights.append(nn.Parameter(w))
+            self.biases.append(nn.Parameter(b))
+            if layer_norm and i < len(dims) - 2:
+                self.ln_weights.append(nn.Parameter(torch.ones(num_members, 1, d_out)))
+                self.ln_biases.append(nn.Parameter(torch.zeros(num_members, 1, d_out)))
+
+    def forward(self, x: Tensor, members: Tensor | None = None) -> Tensor:
+        """``x``: (B, in) shared by all members, or (E', B, in) one slice per member.
+
+        ``members``: optional (E',) indices; only those members run. Returns (E', B, out).
+        """
+        num = self.num_members if members is None else len(members)
+        if x.dim() == 2:
+            x = x.unsqueeze(0).expand(num, *x.shape)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            if members is not None:
+                w, b = w[members], b[members]
+            x = torch.baddbmm(b, x, w)
+            if i < last:
+                if self.layer_norm:
+                    g, beta = self.ln_weights[i], self.ln_biases[i]
+                    if members is not None:
+                        g, beta = g[members], beta[members]
+                    x = F.layer_norm(x, x.shape[-1:]) * g + beta
+                x = F.relu(x)
+        return x

@@ -1,0 +1,124 @@
+"""maq.nn ensemble, maq.agents.sac (SAC/RLPD) and maq.agents.discrete_sac (MAQ+RLPD/DSAC)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from maq.agents.discrete_sac import DiscreteSAC, DiscreteSACConfig, soft_value
+from maq.agents.sac import SAC, SACConfig, tanh_log_prob
+from maq.buffers import Batch
+from maq.nn import EnsembleMLP
+
+OBS, ACT, K = 5, 3, 4
+SMALL = {"hidden_dims": (16, 16)}
+
+
+def _batch(n: int, discrete: bool, seed: int = 0) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    actions = (
+        torch.randint(0, K, (n,), generator=g)
+        if discrete
+        else torch.rand(n, ACT, generator=g) * 2 - 1
+    )
+    return Batch(
+        torch.randn(n, OBS, generator=g),
+        actions,
+        torch.randn(n, generator=g),
+        torch.randn(n, OBS, generator=g),
+        (torch.rand(n, generator=g) > 0.2).float(),
+    )
+
+
+def _agents():
+    yield SAC(OBS, ACT, SACConfig(**SMALL, num_qs=4, num_min_qs=2, utd_ratio=3), seed=0), False
+    yield DiscreteSAC(OBS, K, DiscreteSACConfig(**SMALL, num_qs=3, utd_ratio=2), seed=0), True
+
+
+def test_ensemble_matches_members_run_one_by_one():
+    torch.manual_seed(0)
+    net = EnsembleMLP(4, 6, (8, 8), 2, layer_norm=True)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.1)  # LayerNorm affine away from identity
+    x = torch.randn(7, 6)
+    out = net(x)
+    assert out.shape == (4, 7, 2)
+    for e in range(4):
+        h = x
+        for i, (w, b) in enumerate(zip(net.weights, net.biases, strict=True)):
+            h = h @ w[e] + b[e, 0]
+            if i < 2:
+                h = torch.nn.functional.layer_norm(
+                    h, (8,), net.ln_weights[i][e, 0], net.ln_biases[i][e, 0]
+                )
+                h = torch.relu(h)
+        torch.testing.assert_close(out[e], h)
+    members = torch.tensor([3, 1])
+    torch.testing.assert_close(net(x, members), out[members])
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_one_update_gives_finite_metrics_and_moves_parameters(index):
+    agent, discrete = list(_agents())[index]
+    before = {k: v.clone() for k, v in agent.state_dict()["actor"].items()}
+    critic_before = agent.critic.weights[0].detach().clone()
+    metrics = agent.update(_batch(6 * agent.cfg.utd_ratio, discrete))
+    assert metrics and all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
+    assert agent.num_updates == agent.cfg.utd_ratio
+    assert any(not torch.equal(before[k], v) for k, v in agent.actor.state_dict().items())
+    assert not torch.equal(critic_before, agent.critic.weights[0])
+    if not discrete:
+        assert agent.log_alpha.item() != 0.0  # log(init_temperature = 1) moved
+
+
+def test_target_subset_uses_num_min_qs_critics(monkeypatch):
+    agent = SAC(OBS, ACT, SACConfig(**SMALL, num_qs=5, num_min_qs=2, utd_ratio=1), seed=0)
+    seen = []
+    original = EnsembleMLP.forward
+
+    def spy(self, x, members=None):
+        if self is agent.target_critic:
+            seen.append(members)
+        return original(self, x, members)
+
+    monkeypatch.setattr(EnsembleMLP, "forward", spy)
+    agent.update(_batch(8, False))
+    assert len(seen) == 1 and len(seen[0]) == 2 and len(set(seen[0].tolist())) == 2
+
+
+def test_discrete_target_is_exact_expectation_over_codes():
+    log_probs = torch.log_softmax(torch.tensor([[0.0, 1.0, 2.0]]), -1)
+    q = torch.tensor([[1.0, -1.0, 3.0]])
+    expected = sum(log_probs[0, a].exp() * (q[0, a] - 0.2 * log_probs[0, a]) for a in range(3))
+    torch.testing.assert_close(soft_value(log_probs, q, 0.2), expected.reshape(1))
+
+
+def test_tanh_log_prob_matches_torch_distributions():
+    mean, log_std = torch.randn(4, ACT), torch.randn(4, ACT) * 0.3
+    u = mean + log_std.exp() * torch.randn(4, ACT)
+    base = torch.distributions.Normal(mean, log_std.exp())
+    dist = torch.distributions.TransformedDistribution(
+        base, [torch.distributions.TanhTransform(cache_size=1)]
+    )
+    expected = dist.log_prob(torch.tanh(u)).sum(-1)
+    torch.testing.assert_close(tanh_log_prob(u, mean, log_std), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_state_dict_round_trip_is_exact(index):
+    agent, discrete = list(_agents())[index]
+    agent.update(_batch(6 * agent.cfg.utd_ratio, discrete, seed=1))
+    twin = type(agent)(OBS, K if discrete else ACT, dataclasses.replace(agent.cfg), seed=123)
+    twin.load_state_dict(agent.state_dict())
+    batch = _batch(6 * agent.cfg.utd_ratio, discrete, seed=2)
+    assert agent.update(batch) == twin.update(batch)
+    for (k, a), (_, b) in zip(agent.state_dict().items(), twin.state_dict().items(), strict=True):
+        if isinstance(a, dict) and k.endswith("critic") or k == "actor":
+            for name in a:
+                assert torch.equal(a[name], b[name]), (k, name)
+    obs = torch.randn(5, OBS)
+    assert torch.equal(agent.act(obs), twin.act(obs))  # same generator state too
+    assert torch.equal(agent.act(obs, deterministic=True), twin.act(obs, deterministic=True))
