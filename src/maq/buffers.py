@@ -44,16 +44,17 @@ def concat_batches(parts: list[Batch]) -> Batch:
 
 
 def interleave_minibatches(first: Batch, second: Batch, num_minibatches: int) -> Batch:
-    """Mix two equally sized samples so that *every* consecutive minibatch is half ``first``.
+    """Mix two samples so that *every* consecutive minibatch holds the same share of each.
 
-    Both hold ``num_minibatches · m`` transitions; minibatch ``j`` of the result is
-    ``first[j·m:(j+1)·m]`` followed by ``second[j·m:(j+1)·m]`` (RLPD's symmetric sampling,
-    Ball et al. 2023 §3.1; the release's ``combine`` in ``rlpd/train_finetuning.py``).
+    Each sample's size is a multiple of ``num_minibatches``; minibatch ``j`` of the result is
+    ``first``'s j-th slice followed by ``second``'s j-th slice. With equal sizes every minibatch
+    is half ``first`` (RLPD's symmetric sampling, Ball et al. 2023 §3.1; the ``combine`` of the
+    release's ``rlpd/train_finetuning.py``).
     """
 
     def mix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        if len(a) != len(b) or len(a) % num_minibatches:
-            raise ValueError(f"cannot split {len(a)}+{len(b)} into {num_minibatches} halves")
+        if len(a) % num_minibatches or len(b) % num_minibatches:
+            raise ValueError(f"cannot split {len(a)} and {len(b)} into {num_minibatches} parts")
         a = a.reshape(num_minibatches, -1, *a.shape[1:])
         b = b.reshape(num_minibatches, -1, *b.shape[1:])
         out = np.concatenate([a, b], axis=1)
