@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from maq.errors import DatasetError, MaqError
+from maq.evaluation.evaluate import _add_evaluate
 from maq.sweep import _add_sweep
 
 
@@ -174,6 +175,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_check_dataset,
     _add_gen_data,
     _add_train,
+    _add_evaluate,
     _add_sweep,
 ]
 """Functions that add one subcommand each; higher layers append theirs (train, evaluate, sweep)."""

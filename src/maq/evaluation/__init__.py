@@ -1,0 +1,7 @@
+"""Evaluation: human-likeness metrics, checkpoint selection and the agent_performance CSV.
+
+* :mod:`maq.evaluation.metrics`: exact DTW and standardized W1 of one episode against human data;
+* :mod:`maq.evaluation.select`: the best checkpoint of a run by its training-time evaluation;
+* :mod:`maq.evaluation.report`: aggregates and the locked, atomic CSV append;
+* :mod:`maq.evaluation.evaluate`: the ``maq evaluate`` command that ties them together.
+"""
