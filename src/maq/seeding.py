@@ -19,6 +19,12 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
         torch.backends.cudnn.benchmark = False
 
 
+def derive_seed(seed: int, *keys: int) -> int:
+    """A 32-bit seed for stream ``keys`` of a run seeded with ``seed`` (numpy SeedSequence), so
+    samplers, training episodes and evaluation never share a seed by accident."""
+    return int(np.random.SeedSequence([seed % 2**64, *keys]).generate_state(1)[0])
+
+
 def get_rng_state() -> dict[str, Any]:
     """Every global RNG's state, for a checkpoint that resumes bit-for-bit."""
     state = {
