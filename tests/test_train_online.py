@@ -1,0 +1,153 @@
+"""The online loop (RLPD, MAQ+RLPD, MAQ+DSAC) and the SB3 SAC baseline on real door envs.
+
+Smoke presets only: each run takes a few seconds. MAQ runs share one smoke distillation per
+module (the same root), as real runs share theirs.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from maq.methods import get_method, resolve
+from maq.policy import Policy
+from maq.runs import EVAL_COLUMNS, load_checkpoint
+from maq.spec import RunSpec
+
+pytestmark = pytest.mark.door
+ONLINE = ("RLPD", "MAQ+RLPD", "MAQ+DSAC", "SAC")
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("online_root")
+
+
+@pytest.fixture
+def spec_for(door_split, root):
+    train, test = door_split
+
+    def make(method: str, **kw) -> RunSpec:
+        fields = dict(
+            method=method,
+            preset="smoke",
+            root=root,
+            seed=1,
+            device="cpu",
+            training_source=str(train),
+            testing_source=str(test),
+        )
+        return RunSpec(**{**fields, **kw})
+
+    return make
+
+
+def _train(spec: RunSpec) -> Path:
+    return resolve(get_method(spec.method).train)(spec)
+
+
+def _rows(run_dir: Path, spec: RunSpec) -> list[dict[str, str]]:
+    with (run_dir / get_method(spec.method).eval_csv).open(newline="") as f:
+        reader = csv.DictReader(f)
+        assert reader.fieldnames == EVAL_COLUMNS
+        return list(reader)
+
+
+@pytest.mark.parametrize("method", ONLINE)
+def test_smoke_run_writes_the_documented_files(spec_for, method):
+    spec = spec_for(method)
+    run_dir = _train(spec)
+    assert run_dir == get_method(method).run_dir(spec)
+    names = {p.name for p in run_dir.iterdir()}
+    assert {"config.json", "done.json", "progress.csv"} <= names
+    assert any(n.startswith("events.out.tfevents") for n in names)
+    assert "resume.pt" not in names
+    rows = _rows(run_dir, spec)
+    assert [int(r["training_step"]) for r in rows] == sorted(int(r["training_step"]) for r in rows)
+    assert len(rows) == 2 and all(np.isfinite(float(r["episode_reward"])) for r in rows)
+    for row in rows:
+        checkpoint = run_dir / row["checkpoint"]
+        assert checkpoint.exists()
+        pattern = "SAC_model_" if method == "SAC" else "model_"
+        assert checkpoint.name.startswith(f"{pattern}{row['training_step']}_")
+    done = json.loads((run_dir / "done.json").read_text())
+    assert done["method"] == method
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["seed"] == 1 and config["preset"] == "smoke"
+    # The best checkpoint loads as a deterministic Policy that outputs one (A,) action.
+    policy = resolve(get_method(method).load_policy)(run_dir / rows[-1]["checkpoint"], spec)
+    assert isinstance(policy, Policy)
+    policy.reset()
+    obs = np.zeros(39, np.float32)
+    action = policy.act(obs)
+    assert action.shape == (28,)
+    if method != "SAC" and not method.startswith("MAQ"):
+        np.testing.assert_array_equal(action, policy.act(obs))
+
+
+def test_macro_run_counts_primitive_steps_and_budget_in_macro_transitions(spec_for):
+    spec = spec_for("MAQ+RLPD")
+    run_dir = _train(spec)
+    done = json.loads((run_dir / "done.json").read_text())
+    loop = done["config"]["loop"]
+    assert done["transitions"] == loop["total_transitions"]
+    assert done["primitive_steps"] > 8 * done["transitions"]  # L = 9, a few partial macros
+    assert int(_rows(run_dir, spec)[-1]["training_step"]) == done["primitive_steps"]
+
+
+@pytest.mark.parametrize("method", ["RLPD", "MAQ+RLPD"])
+def test_same_seed_twice_gives_the_same_csv(spec_for, method):
+    first = _rows(_train(spec_for(method, tag="twin_a")), spec_for(method))
+    second = _rows(_train(spec_for(method, tag="twin_b")), spec_for(method))
+    assert first == second
+
+
+@pytest.mark.parametrize("method", ["RLPD", "MAQ+DSAC", "SAC"])
+def test_killed_run_resumes_to_the_uninterrupted_result(spec_for, method, monkeypatch):
+    reference_spec = spec_for(method, tag="whole")
+    reference = _rows(_train(reference_spec), reference_spec)
+    module = "maq.train.sb3_sac" if method == "SAC" else "maq.train.online"
+    import importlib
+
+    mod = importlib.import_module(module)
+    real = mod.evaluate_policy
+    calls = []
+
+    def crash_on_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed")
+        return real(*args, **kwargs)
+
+    spec = spec_for(method, tag="killed")
+    monkeypatch.setattr(mod, "evaluate_policy", crash_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        _train(spec)
+    run_dir = get_method(method).run_dir(spec)
+    assert (run_dir / "resume.pt").exists() and not (run_dir / "done.json").exists()
+    assert len(_rows(run_dir, spec)) == 1
+    monkeypatch.setattr(mod, "evaluate_policy", real)
+    _train(spec)
+    assert _rows(run_dir, spec) == reference  # same steps and scores, no duplicated rows
+    if method != "SAC":
+        last = reference[-1]["checkpoint"]
+        ref_dir = get_method(method).run_dir(reference_spec)
+        a = load_checkpoint(ref_dir / last)["state"]["learner"]["actor"]
+        b = load_checkpoint(run_dir / last)["state"]["learner"]["actor"]
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_finished_run_is_not_retrained_unless_overwrite(spec_for):
+    spec = spec_for("RLPD", tag="finished")
+    run_dir = _train(spec)
+    stamp = (run_dir / "done.json").stat().st_mtime_ns
+    _train(spec)
+    assert (run_dir / "done.json").stat().st_mtime_ns == stamp
+    _train(dataclasses.replace(spec, overwrite=True))
+    assert (run_dir / "done.json").stat().st_mtime_ns != stamp
