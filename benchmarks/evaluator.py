@@ -24,9 +24,14 @@ from maq.data.generate import generate_dataset
 from maq.data.sources import data_dir_from_env
 from maq.envs import get_task, make_env
 from maq.evaluation.evaluate import EpisodeRunner, run_episodes
-from maq.evaluation.metrics import HumanReference
+from maq.evaluation.metrics import (
+    HumanReference,
+    dtw_distance,
+    preload,
+    wasserstein1_standardized,
+)
 from maq.evaluation.report import append_row, summarize
-from maq.rollout import episode_seed
+from maq.rollout import episode_seed, run_episode
 
 
 class TanhLinearPolicy:
@@ -59,6 +64,24 @@ def bare_stepping_seconds(
     return time.perf_counter() - start, steps
 
 
+def metric_breakdown(task_name: str, policy: TanhLinearPolicy, human: HumanReference) -> str:
+    """Milliseconds per DTW pair and per W1 solve, on 10 episodes of the policy."""
+    env = make_env(get_task(task_name))
+    episodes = [run_episode(env, policy, episode_seed(1, i)) for i in range(10)]
+    start = time.perf_counter()
+    for ep in episodes:
+        for h_states, h_actions in zip(human.states, human.actions, strict=True):
+            dtw_distance(ep.states, h_states)
+            dtw_distance(ep.actions, h_actions)
+    dtw_ms = 1000 * (time.perf_counter() - start) / (20 * len(human.states))
+    start = time.perf_counter()
+    for ep in episodes:
+        wasserstein1_standardized(ep.states, human.pooled_states)
+        wasserstein1_standardized(ep.actions, human.pooled_actions)
+    w1_ms = 1000 * (time.perf_counter() - start) / 20
+    return f"exact DTW {dtw_ms:.2f} ms per pair, W1 {w1_ms:.1f} ms per solve"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=100)
@@ -75,6 +98,8 @@ def main() -> None:
             f"human reference: {len(human.states)} trajectories, {len(human.pooled_states)} steps"
         )
         print(f"bare env stepping: {steps} steps in {bare:.2f} s ({steps / bare:.0f} steps/s)")
+        preload()
+        print(metric_breakdown(task.name, policy, human))
         seeds = [episode_seed(1, i) for i in range(args.episodes)]
         for workers in args.workers:
             start = time.perf_counter()
