@@ -279,3 +279,45 @@ def test_sweep_dry_run_prints_the_plan(tmp_path, monkeypatch, capsys):
     assert "maq train --method=MAQ+IQL --environment=door-human-v1 --sequence_length=3" in out
     assert "maq evaluate" not in out
     assert job_key(done) == "door-human-v1_SAC_seed10"
+
+
+def test_a_run_dies_with_its_worker(tmp_path):
+    """Ray kills a stopped sweep's workers, not their children: the run must not outlive them."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    pid_file = tmp_path / "child.pid"
+    sleeper = tmp_path / "sleeper.py"
+    sleeper.write_text(
+        f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)\n"
+    )
+    worker = textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        from maq.sweep import plan
+        from maq.sweep_runner import run_job
+        (job,) = plan(["door-human-v1"], ["SAC"], [1], [16], [1], evaluate=False,
+                      root=Path({str(tmp_path)!r}))
+        run_job(job, {{}}, [sys.executable, {str(sleeper)!r}])
+    """)
+    parent = subprocess.Popen([sys.executable, "-c", worker])
+    try:
+        for _ in range(300):
+            if pid_file.exists() and pid_file.read_text():
+                break
+            time.sleep(0.1)
+        child = int(pid_file.read_text())
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    for _ in range(50):
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the run outlived its worker")

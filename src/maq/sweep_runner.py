@@ -37,6 +37,29 @@ def gpu_share(gpus_per_run: str, cpus_per_run: float, cluster: dict[str, float])
     return min(1.0, n_gpus / concurrent)
 
 
+def _die_with_parent():
+    """A ``preexec_fn`` that makes the run get SIGTERM when its Ray worker dies (Linux only).
+
+    Without it, a run outlives an interrupted sweep: Ray kills its workers, not their children.
+    The run resumes from its last checkpoint when the sweep is started again.
+    """
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the worker died before prctl took effect
+            os._exit(1)
+
+    return preexec
+
+
 def run_job(
     job: Job,
     env: dict[str, str],
@@ -89,6 +112,7 @@ def run_job(
                     stdin=subprocess.DEVNULL,
                     env={**os.environ, **env},
                     cwd=job.spec.root,
+                    preexec_fn=_die_with_parent(),
                 ).returncode
                 if rc != 0:
                     return result("failed", f"maq {argv[0]} exited with status {rc}")
@@ -199,24 +223,31 @@ def execute(
             )
         pending = {ref: key for key, ref in refs.items()}
         by_key = {j.key: j for j in todo}
-        while pending:
-            (ref,), _ = ray.wait(list(pending), num_returns=1)
-            key = pending.pop(ref)
-            try:
-                results[key] = ray.get(ref)
-            except ray.exceptions.RayError as exc:
-                reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-                results[key] = {
-                    "status": "failed",
-                    "seconds": 0.0,
-                    "note": f"{type(exc).__name__}: {reason}",
-                }
-            r = results[key]
-            where = f"  log: {by_key[key].log}" if r["status"] == "failed" else ""
-            echo(
-                f"[{len(todo) - len(pending)}/{len(todo)}] {r['status']:<7} {key} "
-                f"({fmt_time(r['seconds'])}){where}"
-            )
+        try:
+            while pending:
+                (ref,), _ = ray.wait(list(pending), num_returns=1)
+                key = pending.pop(ref)
+                try:
+                    results[key] = ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+                    results[key] = {
+                        "status": "failed",
+                        "seconds": 0.0,
+                        "note": f"{type(exc).__name__}: {reason}",
+                    }
+                r = results[key]
+                where = f"  log: {by_key[key].log}" if r["status"] == "failed" else ""
+                echo(
+                    f"[{len(todo) - len(pending)}/{len(todo)}] {r['status']:<7} {key} "
+                    f"({fmt_time(r['seconds'])}){where}"
+                )
+        except KeyboardInterrupt:
+            # Stop the runs now (their subprocesses get SIGTERM); they resume next time.
+            echo("sweep interrupted: stopping the runs in progress; run the sweep again to resume")
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            raise
     finally:
         ray.shutdown()
     return results
