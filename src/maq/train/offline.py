@@ -1,0 +1,316 @@
+"""The offline-to-online loop of IQL and MAQ+IQL: human data first, then online fine-tuning.
+
+``train(spec)`` runs ``offline_steps`` updates on the human data, then ``online_steps`` iterations
+of one environment decision (a primitive action, or a macro code executed as up to L actions)
+followed by one update on a minibatch drawn uniformly from human + online transitions. The human
+data is never overwritten (the release's 500k buffer wraps over it, reference-spec §12 item 18).
+Every training episode is seeded, time limits bootstrap (only terminations stop it), and the
+evaluation plays the deterministic policy through :func:`maq.rollout.evaluate_policy`, the same
+rollout the evaluator uses. What a method is comes from its preset (maq.train.offline_presets).
+
+Resume: ``resume.pt`` is written after the first evaluation of the offline phase, and in the
+online phase at the first episode end after an evaluation, so a resumed run starts a fresh,
+seeded episode exactly where the uninterrupted run did (docs/offline.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from maq.agents.iql import IQL, IQLConfig
+from maq.buffers import ReplayBuffer, batch_to_torch, concat_batches
+from maq.data import load_trajectories
+from maq.data.resolve import resolve_datasets
+from maq.envs import TaskSpec, get_task, make_env, normalized_score
+from maq.errors import MaqError
+from maq.methods import get_method
+from maq.policy import Policy
+from maq.rollout import evaluate_policy
+from maq.runs import is_done, load_checkpoint
+from maq.seeding import derive_seed, resolve_device, seed_everything
+from maq.spec import RunSpec
+from maq.train.common import RunContext
+from maq.train.envgroup import EnvGroup
+from maq.train.offline_actions import (
+    ActionInterface,
+    ensure_distillation,
+    make_action_interface,
+)
+from maq.train.offline_presets import OfflineConfig, get_preset, preset_from_dict
+
+
+@dataclass(frozen=True)
+class OfflineRunConfig:
+    """The resolved configuration of one run (written to ``config.yaml``)."""
+
+    method: str
+    env_id: str
+    seed: int
+    seq_len: int
+    codebook_size: int
+    tag: str
+    preset: str
+    training_dataset: str
+    testing_dataset: str
+    distillation: str
+    """The VQ-VAE and prior folder (MAQ+IQL); empty for primitive actions."""
+    device: str
+    loop: OfflineConfig
+    learner: IQLConfig
+
+
+class MixedSampler:
+    """Uniform minibatches over human + online transitions, from its own generator."""
+
+    def __init__(self, offline: ReplayBuffer, online: ReplayBuffer, seed: int):
+        self.offline, self.online = offline, online
+        self.rng = np.random.default_rng(derive_seed(seed, 3))
+
+    def sample(self, batch_size: int):
+        n_off, n_on = len(self.offline), len(self.online)
+        k = int(self.rng.binomial(batch_size, n_off / (n_off + n_on)))  # the human share
+        parts = [b.sample(n) for b, n in ((self.offline, k), (self.online, batch_size - k)) if n]
+        return parts[0] if len(parts) == 1 else concat_batches(parts)
+
+    def state_dict(self) -> dict:
+        return {
+            "offline": self.offline.state_dict(include_data=False),  # rebuilt from the files
+            "online": self.online.state_dict(),
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.offline.load_state_dict(state["offline"])
+        self.online.load_state_dict(state["online"])
+        self.rng.bit_generator.state = state["rng"]
+
+
+@dataclass
+class LoopState:
+    """Counters that a resume restores (``resume.pt`` is only written between episodes)."""
+
+    iteration: int = 0
+    """Updates done (offline, then online: one decision and one update each)."""
+    env_steps: int = 0
+    """Primitive environment steps taken online."""
+    episodes: int = 0
+    """Training episodes started (episode j resets with ``derive_seed(seed, 4, j)``)."""
+    needs_reset: bool = True
+    """The next online decision starts a new, seeded episode."""
+
+    def training_step(self, offline_steps: int) -> int:
+        """The x-axis of logs and checkpoints: offline updates done + online primitive steps."""
+        return min(self.iteration, offline_steps) + self.env_steps
+
+
+@dataclass
+class Run:
+    """What one run's iterations touch (built once by :func:`train`)."""
+
+    spec: RunSpec
+    task: TaskSpec
+    loop: OfflineConfig
+    ctx: RunContext
+    agent: IQL
+    sampler: MixedSampler
+    actions: ActionInterface
+    state: LoopState
+
+
+def _build(spec: RunSpec) -> Run | None:
+    """Setup: run folder, data (relabelled for codes), learner, buffers; None if finished."""
+    method = get_method(spec.method)
+    preset = get_preset(method.preset, spec.preset)
+    loop, task, run_dir = preset.loop, get_task(spec.env_id), method.run_dir(spec)
+    if is_done(run_dir) and not spec.overwrite:
+        return None
+    train_path, test_path = resolve_datasets(
+        spec.env_id, spec.seed, spec.root, spec.training_source, spec.testing_source
+    )
+    device = resolve_device(spec.device)
+    distillation = ensure_distillation(loop.macro, spec, train_path, test_path)
+    cfg = OfflineRunConfig(
+        spec.method,
+        task.name,
+        spec.seed,
+        spec.seq_len,
+        spec.codebook_size,
+        spec.tag,
+        spec.preset,
+        str(train_path),
+        str(test_path),
+        str(distillation or ""),
+        str(device),
+        loop,
+        preset.learner,
+    )
+    ctx = RunContext(
+        run_dir,
+        method=spec.method,
+        config=cfg,
+        overwrite=spec.overwrite,
+        eval_csv=method.eval_csv,
+        config_name="config.yaml",
+    )
+    torch.set_num_threads(loop.num_threads)
+    seed_everything(spec.seed)
+    actions = make_action_interface(task, device, distillation)
+    trajs = load_trajectories(train_path, task.obs_dim, task.act_dim)
+    offline = actions.offline_buffer(trajs, spec.seed)
+    capacity = max(1, min(loop.buffer_capacity - len(offline), loop.online_steps))
+    online = actions.empty_buffer(capacity, task.obs_dim, spec.seed)
+    agent = IQL(task.obs_dim, actions.action_dim, preset.learner, device, actions.prior, spec.seed)
+    if loop.normalize_states:  # the train split's statistics (CORL's compute_mean_std)
+        obs = np.concatenate([t["observations"] for t in trajs]).astype(np.float64)
+        agent.set_state_statistics(obs.mean(0), obs.std(0) + loop.state_std_eps)
+    sampler = MixedSampler(offline, online, spec.seed)
+    return Run(spec, task, loop, ctx, agent, sampler, actions, LoopState())
+
+
+def train(spec: RunSpec) -> Path:
+    """Train (or resume, or skip a finished) IQL or MAQ+IQL run; returns its folder."""
+    # ---- 1. setup ------------------------------------------------------------------------------
+    run = _build(spec)
+    if run is None:
+        return get_method(spec.method).run_dir(spec)
+    resume = run.ctx.start()
+    if resume is not None:
+        run.agent.load_state_dict(resume["state"]["agent"])
+        run.sampler.load_state_dict(resume["state"]["sampler"])
+        run.state = LoopState(**resume["state"]["loop"])
+    envs, eval_env = EnvGroup(run.actions.make_env, 1), make_env(run.task)
+    try:
+        _iterate(run, envs, eval_env)
+    finally:
+        envs.close()
+        eval_env.close()
+    # ---- 7. done -------------------------------------------------------------------------------
+    s = run.state
+    step = s.training_step(run.loop.offline_steps)
+    run.ctx.finish({"iterations": s.iteration, "env_steps": s.env_steps, "training_step": step})
+    return run.ctx.run_dir
+
+
+def _snapshot(run: Run) -> None:
+    state = {
+        "agent": run.agent.state_dict(),
+        "sampler": run.sampler.state_dict(),
+        "loop": dataclasses.asdict(run.state),
+    }
+    run.ctx.save_resume(run.state.training_step(run.loop.offline_steps), state)
+
+
+def _env_step(run: Run, envs: EnvGroup) -> bool:
+    """One online decision: act (sampled), step, store. True if the episode ended."""
+    s = run.state
+    if s.needs_reset:  # every training episode gets its own seed, so a resume can replay it
+        envs.reset([derive_seed(run.spec.seed, 4, s.episodes)])
+        s.episodes, s.needs_reset = s.episodes + 1, False
+    obs = envs.observations.copy()
+    action = run.agent.act(torch.as_tensor(obs, device=run.agent.device), deterministic=False)
+    action = action.cpu().numpy()
+    out = envs.step(action)  # time limits are truncations: they bootstrap (masks = 1)
+    run.sampler.online.add(
+        obs, action, out.rewards, out.next_observations, out.terminals, out.truncations
+    )
+    s.env_steps += int(out.primitive_steps.sum())
+    s.needs_reset = bool(out.terminals[0] or out.truncations[0])
+    return s.needs_reset
+
+
+def _log_episode(run: Run, envs: EnvGroup, step: int) -> None:
+    episodes = envs.pop_episodes()
+    for ret, length, success in zip(
+        episodes.returns, episodes.lengths, episodes.successes, strict=True
+    ):
+        run.ctx.logger.log(
+            step,
+            {
+                "train/episode_return": ret,
+                "train/normalized_return": normalized_score(run.task, ret),
+                "train/episode_length": length,
+                "train/success": float(success),
+            },
+        )
+
+
+def _evaluate(run: Run, eval_env, step: int, phase: str) -> None:
+    """Deterministic episodes with seeds (seed + offset)·200 + i, a checkpoint and a CSV row."""
+    loop = run.loop
+    policy = run.actions.eval_policy(run.agent)
+    base_seed = run.spec.seed + loop.eval_seed_offset
+    summary, _ = evaluate_policy(run.task, policy, loop.eval_episodes, base_seed, env=eval_env)
+    name = f"checkpoint_{step}.pt"
+    state = {"policy": run.agent.policy_state_dict(), "action_dim": run.actions.action_dim}
+    run.ctx.save_checkpoint(name, step, state)
+    run.ctx.record_eval(step, summary, phase, name)
+
+
+def _iterate(run: Run, envs: EnvGroup, eval_env) -> None:
+    loop, s = run.loop, run.state
+    total = loop.offline_steps + loop.online_steps
+    pending_snapshot, tic, tic_iteration = False, time.perf_counter(), s.iteration
+    while s.iteration < total:
+        # ---- 2-3. online phase: one sampled decision in the env, stored ------------------------
+        online = s.iteration >= loop.offline_steps
+        episode_ended = online and _env_step(run, envs)
+        # ---- 4. one update on a uniform minibatch of human + online transitions ----------------
+        batch = batch_to_torch(run.sampler.sample(loop.batch_size), run.agent.device)
+        metrics = run.agent.update(batch)
+        s.iteration += 1
+        step = s.training_step(loop.offline_steps)
+        # ---- 5. log ----------------------------------------------------------------------------
+        if episode_ended:
+            _log_episode(run, envs, step)
+        if s.iteration % loop.log_interval == 0:
+            now = time.perf_counter()
+            rate = (s.iteration - tic_iteration) / max(now - tic, 1e-9)
+            tic, tic_iteration = now, s.iteration
+            run.ctx.logger.log(
+                step,
+                {
+                    **{f"train/{k}": v for k, v in metrics.items()},
+                    "time/updates_per_second": rate,
+                    "time/env_steps": s.env_steps,
+                    "time/iterations": s.iteration,
+                },
+            )
+        # ---- 6. evaluate and checkpoint; resume point (online: at the next episode end) --------
+        if s.iteration % loop.eval_interval == 0 or s.iteration == total:
+            _evaluate(run, eval_env, step, "online" if online else "offline")
+            pending_snapshot = s.iteration < total
+        if pending_snapshot and (not online or s.needs_reset):
+            _snapshot(run)
+            pending_snapshot = False
+
+
+def load_policy(checkpoint: Path, spec: RunSpec) -> Policy:
+    """The deterministic policy of a ``checkpoint_<step>.pt`` (plus the distillation for codes)."""
+    payload = load_checkpoint(checkpoint)
+    config = payload["config"]
+    if "learner" not in config or "policy" not in payload["state"]:
+        raise MaqError(
+            f"{checkpoint} is not an IQL/MAQ+IQL checkpoint (method {payload['method']})"
+        )
+    preset = preset_from_dict(config)
+    task = get_task(config["env_id"])
+    device = resolve_device(spec.device)
+    distillation = None
+    if preset.loop.macro:
+        distillation = Path(config["distillation"])
+        if not distillation.exists():  # the run folder moved: use the spec's distillation
+            from maq.macro.distill import distill_dir
+
+            distillation = distill_dir(spec)
+    actions = make_action_interface(task, device, distillation, with_prior=False)
+    acting = dataclasses.replace(preset.learner, prior_kl_coef=0.0)  # no prior needed to act
+    agent = IQL(task.obs_dim, actions.action_dim, acting, device)
+    agent.load_state_dict(payload["state"]["policy"])
+    agent.nets.eval()
+    return actions.eval_policy(agent)
