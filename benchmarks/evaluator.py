@@ -12,6 +12,7 @@ reference is the real door seed-1 test split (3 demos), generated into a tempora
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -47,13 +48,19 @@ class TanhLinearPolicy:
         return np.tanh(self.weights @ obs)
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and its reaped children (robust to other jobs on the machine)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def bare_stepping_seconds(
     task_name: str, policy: TanhLinearPolicy, episodes: int
-) -> tuple[float, int]:
+) -> tuple[float, float, int]:
     """The same episodes without recording or metrics (the policy costs microseconds a step)."""
     env = make_env(get_task(task_name))
     steps = 0
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     for i in range(episodes):
         obs, _ = env.reset(seed=episode_seed(1, i))
         while True:
@@ -61,7 +68,7 @@ def bare_stepping_seconds(
             steps += 1
             if terminated or truncated:
                 break
-    return time.perf_counter() - start, steps
+    return time.perf_counter() - start, cpu_seconds() - cpu, steps
 
 
 def metric_breakdown(task_name: str, policy: TanhLinearPolicy, human: HumanReference) -> str:
@@ -93,23 +100,27 @@ def main() -> None:
         _, test = generate_dataset(task.name, 1, Path(tmp), "dapg", data_dir_from_env())
         human = HumanReference.from_trajectories(load_trajectories(test))
         policy = TanhLinearPolicy(task.obs_dim, task.act_dim)
-        bare, steps = bare_stepping_seconds(task.name, policy, args.episodes)
+        bare, bare_cpu, steps = bare_stepping_seconds(task.name, policy, args.episodes)
         print(
             f"human reference: {len(human.states)} trajectories, {len(human.pooled_states)} steps"
         )
-        print(f"bare env stepping: {steps} steps in {bare:.2f} s ({steps / bare:.0f} steps/s)")
+        print(
+            f"bare env stepping: {steps} steps in {bare:.2f} s wall, {bare_cpu:.2f} s CPU "
+            f"({steps / bare:.0f} steps/s)"
+        )
         preload()
         print(metric_breakdown(task.name, policy, human))
         seeds = [episode_seed(1, i) for i in range(args.episodes)]
         for workers in args.workers:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), cpu_seconds()
             records = run_episodes(EpisodeRunner(task, policy, human), seeds, workers)
             append_row(Path(tmp) / "agent_performance.csv", summarize(records, task.horizon))
-            wall = time.perf_counter() - start
+            wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu
             rollout = sum(r.rollout_seconds for r in records)
             metric = sum(r.metric_seconds for r in records)
             print(
                 f"workers={workers}: wall {wall:.2f} s = {wall / bare:.2f}x bare stepping; "
+                f"CPU {cpu:.2f} s = {cpu / bare_cpu:.2f}x; "
                 f"summed over episodes: rollout {rollout:.2f} s, metrics {metric:.2f} s "
                 f"({1000 * metric / len(records):.1f} ms/episode)"
             )

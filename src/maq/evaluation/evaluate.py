@@ -103,7 +103,8 @@ def run_episodes(
             return [runner(seed) for seed in seeds]
         finally:
             runner.close()
-    preload()  # once here rather than once per worker
+    preload()  # import the metric libraries and gymnasium-robotics once here, not per worker
+    make_env(runner.task).close()
     # fork hands the policy to the workers without pickling it (spawn would pickle it).
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
     with ProcessPoolExecutor(
