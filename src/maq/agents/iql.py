@@ -211,22 +211,19 @@ class IQL:
         noise = torch.randn(mean.shape, generator=self.generator, device=self.device)
         return (mean + self._log_std().exp() * noise).clamp(-1.0, 1.0)
 
-    def update(self, batch: Batch) -> dict[str, float]:
-        """One gradient step on V (eq. 5), Q (eq. 6) and π (eq. 7), then the target update."""
+    def losses(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
+        """v_loss (eq. 5) + q_loss (eq. 6) + actor_loss (eq. 7) [+ coef·KL(prior ‖ π)]."""
         cfg = self.cfg
-        obs, next_obs = (
-            self._normalize(batch.observations),
-            self._normalize(batch.next_observations),
-        )
-        act_in = self._action_features(batch.actions)
+        obs = self._normalize(batch.observations)
+        next_obs = self._normalize(batch.next_observations)
+        obs_act = torch.cat([obs, self._action_features(batch.actions)], -1)
         with torch.no_grad():
-            target_q = self.critic_target(torch.cat([obs, act_in], -1)).min(0).values[:, 0]  # (B,)
+            target_q = self.critic_target(obs_act).min(0).values[:, 0]  # (B,)
             next_v = self.nets.value(next_obs)[:, 0]  # V(s') before this step's V update
             q_target = batch.rewards + cfg.discount * batch.masks * next_v
         advantage = target_q - self.nets.value(obs)[:, 0]  # (B,), gradient flows into V only
         v_loss, metrics = value_loss(advantage, cfg.expectile)
-        qs = self.nets.critic(torch.cat([obs, act_in], -1))[..., 0]  # (2, B)
-        q_loss, m = critic_loss(qs, q_target)
+        q_loss, m = critic_loss(self.nets.critic(obs_act)[..., 0], q_target)  # (2, B) vs (B,)
         metrics.update(m)
         out = self.nets.actor(obs)
         if cfg.actor == "categorical":
@@ -242,7 +239,12 @@ class IQL:
             kl, m = prior_kl(prior_logits, out)
             metrics.update(m)
             loss = loss + cfg.prior_kl_coef * kl
+        return loss, metrics
 
+    def update(self, batch: Batch) -> dict[str, float]:
+        """One gradient step on V, Q and π together, then the target twin-Q's Polyak update."""
+        cfg = self.cfg
+        loss, metrics = self.losses(batch)
         self.optimizer.param_groups[2]["lr"] = cosine_lr(
             cfg.actor_lr, self.num_updates, cfg.actor_cosine_steps
         )

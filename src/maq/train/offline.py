@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from maq.agents.iql import IQL, IQLConfig
 from maq.buffers import ReplayBuffer, batch_to_torch, concat_batches
@@ -240,7 +241,7 @@ def _log_episode(run: Run, envs: EnvGroup, step: int) -> None:
         )
 
 
-def _evaluate(run: Run, eval_env, step: int, phase: str) -> None:
+def _evaluate(run: Run, eval_env, step: int, phase: str) -> float:
     """Deterministic episodes with seeds (seed + offset)·200 + i, a checkpoint and a CSV row."""
     loop = run.loop
     policy = run.actions.eval_policy(run.agent)
@@ -250,12 +251,15 @@ def _evaluate(run: Run, eval_env, step: int, phase: str) -> None:
     state = {"policy": run.agent.policy_state_dict(), "action_dim": run.actions.action_dim}
     run.ctx.save_checkpoint(name, step, state)
     run.ctx.record_eval(step, summary, phase, name)
+    return summary["norm_episode_reward"]
 
 
 def _iterate(run: Run, envs: EnvGroup, eval_env) -> None:
     loop, s = run.loop, run.state
     total = loop.offline_steps + loop.online_steps
     pending_snapshot, tic, tic_iteration = False, time.perf_counter(), s.iteration
+    desc = f"{run.spec.method} {run.task.name} seed {run.spec.seed}"
+    bar = tqdm(total=total, initial=s.iteration, unit="it", desc=desc, dynamic_ncols=True)
     while s.iteration < total:
         # ---- 2-3. online phase: one sampled decision in the env, stored ------------------------
         online = s.iteration >= loop.offline_steps
@@ -271,6 +275,7 @@ def _iterate(run: Run, envs: EnvGroup, eval_env) -> None:
         if s.iteration % loop.log_interval == 0:
             now = time.perf_counter()
             rate = (s.iteration - tic_iteration) / max(now - tic, 1e-9)
+            bar.update(s.iteration - tic_iteration)
             tic, tic_iteration = now, s.iteration
             run.ctx.logger.log(
                 step,
@@ -283,11 +288,14 @@ def _iterate(run: Run, envs: EnvGroup, eval_env) -> None:
             )
         # ---- 6. evaluate and checkpoint; resume point (online: at the next episode end) --------
         if s.iteration % loop.eval_interval == 0 or s.iteration == total:
-            _evaluate(run, eval_env, step, "online" if online else "offline")
+            score = _evaluate(run, eval_env, step, "online" if online else "offline")
+            bar.set_postfix(step=step, score=f"{score:.1f}")
             pending_snapshot = s.iteration < total
         if pending_snapshot and (not online or s.needs_reset):
             _snapshot(run)
             pending_snapshot = False
+    bar.update(s.iteration - tic_iteration)
+    bar.close()
 
 
 def load_policy(checkpoint: Path, spec: RunSpec) -> Policy:
