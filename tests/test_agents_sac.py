@@ -13,7 +13,7 @@ from maq.buffers import Batch
 from maq.nn import EnsembleMLP
 
 OBS, ACT, K = 5, 3, 4
-SMALL = {"hidden_dims": (16, 16)}
+SMALL = {"hidden_dims": (16, 16), "compile": "off"}
 
 
 def _batch(n: int, discrete: bool, seed: int = 0) -> Batch:
@@ -122,3 +122,32 @@ def test_state_dict_round_trip_is_exact(index):
     obs = torch.randn(5, OBS)
     assert torch.equal(agent.act(obs), twin.act(obs))  # same generator state too
     assert torch.equal(agent.act(obs, deterministic=True), twin.act(obs, deterministic=True))
+
+
+@pytest.mark.slow
+def test_compiled_update_matches_eager():
+    from maq.nn import compile_available
+
+    if not compile_available("cpu"):
+        pytest.skip("no C++ compiler for torch.compile")
+    cfg = SACConfig(**SMALL, num_qs=4, utd_ratio=2)
+    eager = SAC(OBS, ACT, cfg, seed=0)
+    compiled = SAC(OBS, ACT, dataclasses.replace(cfg, compile="on"), seed=0)
+    assert compiled.compiled and not eager.compiled
+    for seed in range(3):
+        batch = _batch(12, False, seed=seed)
+        a, b = eager.update(batch), compiled.update(batch)
+        assert a.keys() == b.keys()
+        for k in a:
+            assert a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-5), k
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_initial_weights_come_from_the_seed_not_the_global_rng(index):
+    agent, discrete = list(_agents())[index]
+    torch.rand(100)  # move the global RNG
+    twin = type(agent)(OBS, K if discrete else ACT, agent.cfg, seed=0)
+    for a, b in zip(
+        agent.state_dict()["critic"].values(), twin.state_dict()["critic"].values(), strict=True
+    ):
+        assert torch.equal(a, b)

@@ -19,15 +19,18 @@ INITS = ("torch", "xavier")
 weights and zero biases (RLPD's ``default_init``)."""
 
 
-def _init_linear(weight: Tensor, bias: Tensor, init: str) -> None:
-    """Initialize one (in, out) weight and its (out,) bias in place."""
+def _init_linear(
+    weight: Tensor, bias: Tensor, init: str, generator: torch.Generator | None = None
+) -> None:
+    """Initialize one (in, out) weight and its (out,) bias in place (from ``generator`` if
+    given, else torch's global RNG)."""
     fan_in = weight.shape[0]
     if init == "torch":  # kaiming_uniform(a=√5) ⇒ U(±1/√fan_in) for weights and biases
         bound = 1.0 / math.sqrt(fan_in)
-        nn.init.uniform_(weight, -bound, bound)
-        nn.init.uniform_(bias, -bound, bound)
+        nn.init.uniform_(weight, -bound, bound, generator=generator)
+        nn.init.uniform_(bias, -bound, bound, generator=generator)
     elif init == "xavier":
-        nn.init.xavier_uniform_(weight.T)
+        nn.init.xavier_uniform_(weight.T, generator=generator)
         nn.init.zeros_(bias)
     else:
         raise ValueError(f"unknown init {init!r}; choose one of {INITS}")
@@ -39,8 +42,10 @@ def mlp(
     out_dim: int,
     layer_norm: bool = False,
     init: str = "torch",
+    generator: torch.Generator | None = None,
 ) -> nn.Sequential:
-    """Linear → [LayerNorm] → ReLU per hidden layer, then a linear output layer."""
+    """Linear → [LayerNorm] → ReLU per hidden layer, then a linear output layer (weights drawn
+    from ``generator`` if given)."""
     layers: list[nn.Module] = []
     dims = (in_dim, *hidden_dims)
     for d_in, d_out in zip(dims[:-1], dims[1:], strict=True):
@@ -52,7 +57,7 @@ def mlp(
     for layer in layers:
         if isinstance(layer, nn.Linear):
             with torch.no_grad():
-                _init_linear(layer.weight.T, layer.bias, init)
+                _init_linear(layer.weight.T, layer.bias, init, generator)
     return nn.Sequential(*layers)
 
 
@@ -67,6 +72,7 @@ class EnsembleMLP(nn.Module):
         out_dim: int,
         layer_norm: bool = False,
         init: str = "torch",
+        generator: torch.Generator | None = None,
     ):
         super().__init__()
         self.num_members = num_members
@@ -80,7 +86,7 @@ class EnsembleMLP(nn.Module):
             w = torch.empty(num_members, d_in, d_out)  # (E, in, out)
             b = torch.empty(num_members, 1, d_out)  # (E, 1, out)
             for e in range(num_members):  # each member initialized as its own nn.Linear
-                _init_linear(w[e], b[e, 0], init)
+                _init_linear(w[e], b[e, 0], init, generator)
             self.weights.append(nn.Parameter(w))
             self.biases.append(nn.Parameter(b))
             if layer_norm and i < len(dims) - 2:
@@ -105,6 +111,45 @@ class EnsembleMLP(nn.Module):
                     g, beta = self.ln_weights[i], self.ln_biases[i]
                     if members is not None:
                         g, beta = g[members], beta[members]
-                    x = F.layer_norm(x, x.shape[-1:]) * g + beta
+                    x = torch.addcmul(beta, F.layer_norm(x, x.shape[-1:]), g)
                 x = F.relu(x)
         return x
+
+
+COMPILE_MODES = ("auto", "on", "off")
+"""``auto`` compiles where torch.compile's backend can build kernels (a C++ compiler on the CPU,
+Triton on CUDA), ``on`` always (fails loudly without a compiler), ``off`` never."""
+
+
+def compile_available(device: torch.device | str) -> bool:
+    """Whether TorchInductor can build kernels here (it needs a C/C++ compiler, plus Triton on
+    CUDA); slim containers have neither, and eager mode is then the safe choice."""
+    import os
+    import shutil
+
+    has_cc = bool(os.environ.get("CXX")) or any(shutil.which(c) for c in ("g++", "c++", "clang++"))
+    if torch.device(device).type == "cuda":
+        try:
+            import triton  # noqa: F401
+        except ImportError:
+            return False
+    return has_cc
+
+
+def use_compile(mode: str, device: torch.device | str) -> bool:
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"compile must be one of {COMPILE_MODES}, got {mode!r}")
+    return mode == "on" or (mode == "auto" and compile_available(device))
+
+
+def compile_forward(module: nn.Module) -> nn.Module:
+    """Compile ``module.forward`` in place (the module, its parameters and state_dict keys stay
+    as they are; each new input shape compiles once)."""
+    module.forward = torch.compile(module.forward, dynamic=False)
+    return module
+
+
+def adam(params, lr: float) -> torch.optim.Adam:
+    """Adam with PyTorch's fused kernel (one kernel for all tensors on CPU and CUDA; same
+    update rule as the default implementation)."""
+    return torch.optim.Adam(params, lr=lr, fused=True)

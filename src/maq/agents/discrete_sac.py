@@ -23,7 +23,7 @@ from torch import Tensor
 
 from maq.agents.sac import SoftActorCriticBase, critic_loss, polyak_update, td_target
 from maq.buffers import Batch
-from maq.nn import EnsembleMLP, mlp
+from maq.nn import EnsembleMLP, adam, compile_forward, mlp, use_compile
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,9 @@ class DiscreteSACConfig:
     updates critics and actor once per gradient step)."""
     init: str = "torch"
     """Weight init (maq.nn.INITS): the release uses PyTorch's nn.Linear default."""
+    compile: str = "off"
+    """torch.compile the networks (maq.nn.COMPILE_MODES); off: with 2 critics and UTD 1/8 the
+    updates are a small share of a MAQ run (docs/benchmarks.md)."""
 
 
 # ---- losses (pure) ---------------------------------------------------------------------------
@@ -99,15 +102,27 @@ class DiscreteSAC(SoftActorCriticBase):
         self.cfg = cfg
         self.device = torch.device(device)
         self.num_actions = num_actions
-        self.actor = mlp(obs_dim, cfg.hidden_dims, num_actions, init=cfg.init).to(self.device)
+        init_gen = torch.Generator().manual_seed(seed)  # weights drawn on the CPU, then moved
+        self.actor = mlp(obs_dim, cfg.hidden_dims, num_actions, False, cfg.init, init_gen)
         self.critic = EnsembleMLP(
-            cfg.num_qs, obs_dim, cfg.hidden_dims, num_actions, cfg.critic_layer_norm, cfg.init
-        ).to(self.device)
+            cfg.num_qs,
+            obs_dim,
+            cfg.hidden_dims,
+            num_actions,
+            cfg.critic_layer_norm,
+            cfg.init,
+            init_gen,
+        )
+        self.actor, self.critic = self.actor.to(self.device), self.critic.to(self.device)
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
+        self.actor_opt = adam(self.actor.parameters(), cfg.actor_lr)
+        self.critic_opt = adam(self.critic.parameters(), cfg.critic_lr)
         self.generator = torch.Generator(self.device).manual_seed(seed)
         self.num_updates = 0
+        self.compiled = use_compile(cfg.compile, self.device)
+        if self.compiled:
+            for module in (self.actor, self.critic, self.target_critic):
+                compile_forward(module)
 
     # ---- acting ----
     def log_probs(self, obs: Tensor) -> Tensor:

@@ -90,7 +90,7 @@ _SMOKE_LOOP = {
     "eval_episodes": 2,
     "log_interval": 40,
 }
-_SMOKE_SAC = {"hidden_dims": (32, 32)}
+_SMOKE_SAC = {"hidden_dims": (32, 32), "compile": "off"}  # compiling takes longer than a run
 
 PRESETS: dict[str, dict[str, OnlinePreset]] = {
     "rlpd": {
