@@ -135,7 +135,7 @@ def test_offline_data_survives_the_online_phase(spec_for, door_split, monkeypatc
     monkeypatch.setattr(offline, "_iterate", keep)
     _train(spec_for("IQL", tag="small_buffer"))
     sampler = runs[0].sampler
-    human, online = sampler.offline, sampler.online
+    human, online = sampler.first, sampler.second
     np.testing.assert_array_equal(human.observations,
                                   np.concatenate([t["observations"] for t in trajs]))  # fmt: skip
     np.testing.assert_array_equal(human.actions, np.concatenate([t["actions"] for t in trajs]))

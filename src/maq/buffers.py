@@ -208,3 +208,36 @@ class ReplayBuffer:
         elif state["size"] != self.size:
             raise ValueError(f"buffer holds {self.size} transitions, saved state {state['size']}")
         self.rng.bit_generator.state = state["rng"]
+
+
+class UnionSampler:
+    """Uniform minibatches over the transitions of two buffers together (IQL's offline-to-online
+    buffer: human data first, online transitions after it, sampled uniformly, reference-spec §7).
+
+    Each minibatch takes a Binomial(B, |first| / (|first| + |second|)) share from ``first`` (from
+    this sampler's own generator) and the rest from ``second``; so the human data can sit in its
+    own buffer and never be overwritten by the online stream.
+    """
+
+    def __init__(self, first: ReplayBuffer, second: ReplayBuffer, seed: int | None = None):
+        self.first, self.second = first, second
+        self.rng = np.random.default_rng(seed)
+
+    def sample(self, batch_size: int) -> Batch:
+        n_first, n_second = len(self.first), len(self.second)
+        k = int(self.rng.binomial(batch_size, n_first / (n_first + n_second)))
+        parts = [b.sample(n) for b, n in ((self.first, k), (self.second, batch_size - k)) if n]
+        return parts[0] if len(parts) == 1 else concat_batches(parts)
+
+    def state_dict(self, include_first: bool = False) -> dict[str, Any]:
+        """Both buffers' states (``first``'s data only if asked: it is rebuilt from files)."""
+        return {
+            "first": self.first.state_dict(include_data=include_first),
+            "second": self.second.state_dict(),
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.first.load_state_dict(state["first"])
+        self.second.load_state_dict(state["second"])
+        self.rng.bit_generator.state = state["rng"]

@@ -8,8 +8,8 @@ Every training episode is seeded, time limits bootstrap (only terminations stop 
 evaluation plays the deterministic policy through :func:`maq.rollout.evaluate_policy`, the same
 rollout the evaluator uses. What a method is comes from its preset (maq.train.offline_presets).
 
-Resume: ``resume.pt`` is written after the first evaluation of the offline phase, and in the
-online phase at the first episode end after an evaluation, so a resumed run starts a fresh,
+Resume: ``resume.pt`` is written after every evaluation of the offline phase, and in the online
+phase at the first episode end after an evaluation, so a resumed run starts a fresh,
 seeded episode exactly where the uninterrupted run did (docs/offline.md).
 """
 
@@ -25,7 +25,7 @@ import torch
 from tqdm import tqdm
 
 from maq.agents.iql import IQL, IQLConfig
-from maq.buffers import ReplayBuffer, batch_to_torch, concat_batches
+from maq.buffers import UnionSampler, batch_to_torch
 from maq.data import load_trajectories
 from maq.data.resolve import resolve_datasets
 from maq.envs import TaskSpec, get_task, make_env, normalized_score
@@ -51,45 +51,31 @@ class OfflineRunConfig:
     """The resolved configuration of one run (written to ``config.yaml``)."""
 
     method: str
+    """The method table's name (``IQL`` or ``MAQ+IQL``)."""
     env_id: str
+    """The task, e.g. ``door-human-v1``."""
     seed: int
+    """Seeds everything: networks, samplers, training episodes, evaluation episodes."""
     seq_len: int
+    """Macro length L of the distillation (MAQ+IQL; recorded but unused by IQL)."""
     codebook_size: int
+    """Number of codes K of the distillation (MAQ+IQL; recorded but unused by IQL)."""
     tag: str
+    """Suffix that keeps this run's outputs apart."""
     preset: str
+    """``paper`` or ``smoke`` (maq.train.offline_presets)."""
     training_dataset: str
+    """The train-split .pkl: the human transitions and the state statistics come from it."""
     testing_dataset: str
+    """The test-split .pkl (used by the distillation, not by the learner)."""
     distillation: str
     """The VQ-VAE and prior folder (MAQ+IQL); empty for primitive actions."""
     device: str
+    """Where the learner runs (``cpu``, ``cuda``, ...)."""
     loop: OfflineConfig
+    """The loop's settings (budgets, batch, buffer, evaluation)."""
     learner: IQLConfig
-
-
-class MixedSampler:
-    """Uniform minibatches over human + online transitions, from its own generator."""
-
-    def __init__(self, offline: ReplayBuffer, online: ReplayBuffer, seed: int):
-        self.offline, self.online = offline, online
-        self.rng = np.random.default_rng(derive_seed(seed, 3))
-
-    def sample(self, batch_size: int):
-        n_off, n_on = len(self.offline), len(self.online)
-        k = int(self.rng.binomial(batch_size, n_off / (n_off + n_on)))  # the human share
-        parts = [b.sample(n) for b, n in ((self.offline, k), (self.online, batch_size - k)) if n]
-        return parts[0] if len(parts) == 1 else concat_batches(parts)
-
-    def state_dict(self) -> dict:
-        return {
-            "offline": self.offline.state_dict(include_data=False),  # rebuilt from the files
-            "online": self.online.state_dict(),
-            "rng": self.rng.bit_generator.state,
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        self.offline.load_state_dict(state["offline"])
-        self.online.load_state_dict(state["online"])
-        self.rng.bit_generator.state = state["rng"]
+    """The learner's hyperparameters."""
 
 
 @dataclass
@@ -119,7 +105,7 @@ class Run:
     loop: OfflineConfig
     ctx: RunContext
     agent: IQL
-    sampler: MixedSampler
+    sampler: UnionSampler
     actions: ActionInterface
     state: LoopState
 
@@ -170,7 +156,7 @@ def _build(spec: RunSpec) -> Run | None:
     if loop.normalize_states:  # the train split's statistics (CORL's compute_mean_std)
         obs = np.concatenate([t["observations"] for t in trajs]).astype(np.float64)
         agent.set_state_statistics(obs.mean(0), obs.std(0) + loop.state_std_eps)
-    sampler = MixedSampler(offline, online, spec.seed)
+    sampler = UnionSampler(offline, online, derive_seed(spec.seed, 3))
     return Run(spec, task, loop, ctx, agent, sampler, actions, LoopState())
 
 
@@ -217,7 +203,7 @@ def _env_step(run: Run, envs: EnvGroup) -> bool:
     action = run.agent.act(torch.as_tensor(obs, device=run.agent.device), deterministic=False)
     action = action.cpu().numpy()
     out = envs.step(action)  # time limits are truncations: they bootstrap (masks = 1)
-    run.sampler.online.add(
+    run.sampler.second.add(
         obs, action, out.rewards, out.next_observations, out.terminals, out.truncations
     )
     s.env_steps += int(out.primitive_steps.sum())
