@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from itertools import product
 from pathlib import Path
 
 from maq.errors import MaqError
@@ -88,6 +90,22 @@ def commands(job: Job, episodes: int | None = None, workers: int = 1) -> list[li
     return cmds
 
 
+def grid_specs(base: RunSpec, envs, methods, seqs, ks, seeds) -> Iterator[RunSpec]:
+    """Each distinct RunSpec of the grid: methods without codes ignore L and K."""
+    from maq.envs import get_task
+
+    if min(seqs) < 1 or min(ks) < 2:
+        raise MaqError("sequence lengths must be >= 1 and codebook sizes >= 2")
+    for env in envs:
+        env_id = get_task(env).name
+        for method in methods:
+            codes = get_method(method).uses_codes  # a clear error for an unknown method
+            for seed in seeds:
+                for seq_len, k in product(seqs if codes else seqs[:1], ks if codes else ks[:1]):
+                    yield replace(base, method=method, env_id=env_id, seed=seed, seq_len=seq_len,
+                                  codebook_size=k)  # fmt: skip
+
+
 def plan(
     envs,
     methods,
@@ -103,58 +121,25 @@ def plan(
     evaluate: bool = True,
     root: Path | None = None,
 ) -> list[Job]:
-    """Every distinct run of the grid (methods without codes ignore L and K), plus distillations.
+    """Every distinct run of the grid, each code-using one after its distillation.
 
-    Distillations come first, so that a run's ``needs`` always names an earlier job.
+    Distillations come first, so that a run's ``needs`` always names an earlier job. A
+    distillation the grid lists itself (method ``MAQ``) is that grid run, evaluated if asked.
     """
-    from maq.envs import get_task
-
     root = repo_root() if root is None else Path(root)
-    for m in methods:
-        get_method(m)  # a clear error for an unknown method
-    base = RunSpec(
-        tag=tag,
-        preset=preset,
-        device=device,
-        training_source=training_source,
-        testing_source=testing_source,
-        root=root,
-    )
+    base = RunSpec(tag=tag, preset=preset, device=device, training_source=training_source,
+                   testing_source=testing_source, root=root)  # fmt: skip
+    log_dir = root / LOG_DIR
     runs: dict[str, Job] = {}
     distills: dict[str, Job] = {}
-    log_dir = root / LOG_DIR
-    for env in envs:
-        env_id = get_task(env).name
-        for method in methods:
-            codes = get_method(method).uses_codes
-            for seed in seeds:
-                for seq_len in seqs if codes else seqs[:1]:
-                    for k in ks if codes else ks[:1]:
-                        if seq_len < 1 or k < 2:
-                            raise MaqError("sequence lengths must be >= 1 and codebook sizes >= 2")
-                        spec = replace(
-                            base,
-                            method=method,
-                            env_id=env_id,
-                            seed=seed,
-                            seq_len=seq_len,
-                            codebook_size=k,
-                        )
-                        key = job_key(spec)
-                        needs = None
-                        if codes and method != DISTILL:
-                            dspec = replace(spec, method=DISTILL)
-                            needs = job_key(dspec)
-                            distills.setdefault(
-                                needs,
-                                Job(
-                                    needs, dspec, False, log_dir / f"{needs}.log", prerequisite=True
-                                ),
-                            )
-                        runs.setdefault(
-                            key, Job(key, spec, evaluate, log_dir / f"{key}.log", needs)
-                        )
-    # A distillation the grid also lists is that grid run (evaluated if asked), not a prerequisite.
+    for spec in grid_specs(base, envs, methods, seqs, ks, seeds):
+        key, needs = job_key(spec), None
+        if get_method(spec.method).uses_codes and spec.method != DISTILL:
+            dspec = replace(spec, method=DISTILL)
+            needs = job_key(dspec)
+            distills.setdefault(needs, Job(needs, dspec, False, log_dir / f"{needs}.log",
+                                           prerequisite=True))  # fmt: skip
+        runs.setdefault(key, Job(key, spec, evaluate, log_dir / f"{key}.log", needs))
     firsts = [runs.pop(k) if k in runs else d for k, d in distills.items()]
     return firsts + list(runs.values())
 
