@@ -82,3 +82,27 @@ def test_every_minibatch_is_half_offline():
         np.testing.assert_allclose(per_minibatch, 0.5)
     with pytest.raises(ValueError):
         interleave_minibatches(online, offline, 3)
+
+
+def test_online_loop_minibatches_are_half_human():
+    from maq.train.online import mixed_batch
+    from maq.train.online_presets import OnlineConfig
+
+    online = ReplayBuffer(50, obs_dim=2, seed=0)
+    offline = ReplayBuffer(50, obs_dim=2, seed=1)
+    for buffer, marker in ((online, 0.0), (offline, 1.0)):
+        n = 50
+        buffer.add(
+            np.zeros((n, 2)),
+            np.zeros(n),
+            np.full(n, marker),
+            np.zeros((n, 2)),
+            np.zeros(n),
+            np.zeros(n),
+        )
+    loop = OnlineConfig(batch_size=8, offline_ratio=0.5)
+    batch = mixed_batch(online, offline, loop, num_minibatches=20)
+    assert len(batch.rewards) == 160
+    np.testing.assert_array_equal(batch.rewards.reshape(20, 8).mean(axis=1), 0.5)
+    only_online = mixed_batch(online, None, loop, num_minibatches=2)
+    assert len(only_online.rewards) == 16 and only_online.rewards.sum() == 0

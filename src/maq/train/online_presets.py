@@ -94,9 +94,12 @@ _SMOKE_SAC = {"hidden_dims": (32, 32), "compile": "off"}  # compiling takes long
 
 PRESETS: dict[str, dict[str, OnlinePreset]] = {
     "rlpd": {
-        "paper": OnlinePreset(OnlineConfig(), SACConfig()),
+        # resume.pt holds the whole online buffer (up to 1M transitions): write it every 50k.
+        "paper": OnlinePreset(OnlineConfig(resume_every=10), SACConfig()),
         "smoke": OnlinePreset(
-            dataclasses.replace(OnlineConfig(), **_SMOKE_LOOP, buffer_capacity=1000),
+            dataclasses.replace(
+                OnlineConfig(), **_SMOKE_LOOP, buffer_capacity=1000, resume_every=1
+            ),
             SACConfig(**_SMOKE_SAC, num_qs=4, utd_ratio=2),
         ),
     },
