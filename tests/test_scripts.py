@@ -215,7 +215,7 @@ LAZY_GRID = ["--envs", "door-human-v1", "--methods", "MAQ+RLPD", "IQL", "--seqs"
 @pytest.mark.slow
 def test_lazy_rerun_smoke_grid_on_local_ray_then_skips_all(data_dir, tmp_path):
     _need("MAQ+RLPD", "IQL")
-    common = [*LAZY_GRID, "--preset", "smoke", "--episodes", "3", "--num_cpus", "2"]
+    common = [*LAZY_GRID, "--preset", "smoke", "--episodes", "1", "--num_cpus", "2"]
     env = dict(MAQ_ROOT=str(tmp_path), MAQ_DATA_DIR=str(data_dir), RAY_ADDRESS="")
     out = _script("lazy_rerun.sh", *common, timeout=900, **env)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
