@@ -193,3 +193,22 @@ def test_state_dict_round_trip_continues_identically(actor):
     policy_only = make_agent(actor)
     policy_only.load_state_dict(a.policy_state_dict())
     assert torch.equal(policy_only.act(obs), a.act(obs))
+
+
+def test_compiled_losses_match_eager():
+    eager, compiled = (
+        make_agent("categorical", prior_kl_coef=0.5),
+        make_agent("categorical", prior_kl_coef=0.5),
+    )
+    compiled.prior.load_state_dict(eager.prior.state_dict())
+    compiled.compile_losses()
+    for seed in range(3):
+        me, mc = (
+            eager.update(make_batch("categorical", seed)),
+            compiled.update(make_batch("categorical", seed)),
+        )
+        assert me.keys() == mc.keys()
+        for k in me:
+            assert mc[k] == pytest.approx(me[k], rel=1e-4, abs=1e-6), k
+    for a, b in zip(eager.nets.parameters(), compiled.nets.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-5)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,6 +177,7 @@ class IQL:
         self.params = [p for g in self.optimizer.param_groups for p in g["params"]]
         self.generator = torch.Generator(self.device).manual_seed(seed)
         self.num_updates = 0
+        self._losses = self.losses
 
     def set_state_statistics(self, mean: np.ndarray, std: np.ndarray) -> None:
         """States are normalized as (s − mean) / std inside every network input."""
@@ -241,10 +243,27 @@ class IQL:
             loss = loss + cfg.prior_kl_coef * kl
         return loss, metrics
 
+    def compile_losses(self) -> None:
+        """Run :meth:`losses` (forward and backward) through ``torch.compile``, which fuses the
+        elementwise work around the matmuls (docs/benchmarks.md). If the backend cannot compile
+        here (e.g. no C++ compiler), the first update warns and falls back to eager mode."""
+        self._losses = torch.compile(self.losses)
+
+    def _compute_losses(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
+        if self._losses == self.losses:
+            return self.losses(batch)
+        try:
+            return self._losses(batch)
+        except torch._dynamo.exc.BackendCompilerFailed as exc:  # raised before any state changes
+            warnings.warn(f"torch.compile failed ({exc.__class__.__name__}); using eager mode",
+                          stacklevel=2)  # fmt: skip
+            self._losses = self.losses
+            return self.losses(batch)
+
     def update(self, batch: Batch) -> dict[str, float]:
         """One gradient step on V, Q and π together, then the target twin-Q's Polyak update."""
         cfg = self.cfg
-        loss, metrics = self.losses(batch)
+        loss, metrics = self._compute_losses(batch)
         self.optimizer.param_groups[2]["lr"] = cosine_lr(
             cfg.actor_lr, self.num_updates, cfg.actor_cosine_steps
         )

@@ -50,6 +50,9 @@ class OfflineConfig:
     """Iterations between ``train/`` log rows."""
     num_threads: int = 1
     """torch CPU threads (docs/benchmarks.md: one is fastest on a shared 2-core CPU)."""
+    compile: bool = True
+    """``torch.compile`` the learner's losses: 10-16% more updates/s on CPU for ~20-50 s of
+    compilation at start (docs/benchmarks.md); off in ``smoke``, where it would dominate."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ _SMOKE_LOOP = {
     "eval_interval": 50,
     "eval_episodes": 1,
     "log_interval": 25,
+    "compile": False,
 }
 """Seconds on a CPU: the online phase spans more than one door episode (200 steps), so a resume
 point is written inside it."""
