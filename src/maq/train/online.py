@@ -146,6 +146,7 @@ def _train(ctx: RunContext, rc: OnlineRunConfig) -> None:
                     **_episode_metrics(envs),
                     "time/primitive_steps_per_s": (count.primitive_steps - start_steps) / elapsed,
                     "time/transitions": count.transitions,
+                    "time/elapsed_s": elapsed,
                 },
             )
         # ---- 6. evaluate, checkpoint, re-seed the training envs, save the resume point
