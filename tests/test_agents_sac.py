@@ -124,16 +124,22 @@ def test_state_dict_round_trip_is_exact(index):
     assert torch.equal(agent.act(obs, deterministic=True), twin.act(obs, deterministic=True))
 
 
-@pytest.mark.slow
-def test_compiled_update_matches_eager():
-    from maq.nn import compile_available
+def test_compiled_update_matches_eager(monkeypatch):
+    """The compile wiring (dynamo + AOT autograd over our modules, state_dict keys unchanged).
 
-    if not compile_available("cpu"):
-        pytest.skip("no C++ compiler for torch.compile")
+    Inductor's C++ codegen takes over a minute cold on a loaded CPU, so the test traces with the
+    ``aot_eager`` backend unless MAQ_TEST_INDUCTOR=1 asks for the real one.
+    """
+    import functools
+    import os
+
+    if os.environ.get("MAQ_TEST_INDUCTOR") != "1":
+        monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="aot_eager"))
     cfg = SACConfig(**SMALL, num_qs=4, utd_ratio=2)
     eager = SAC(OBS, ACT, cfg, seed=0)
     compiled = SAC(OBS, ACT, dataclasses.replace(cfg, compile="on"), seed=0)
     assert compiled.compiled and not eager.compiled
+    assert compiled.state_dict().keys() == eager.state_dict().keys()
     for seed in range(3):
         batch = _batch(12, False, seed=seed)
         a, b = eager.update(batch), compiled.update(batch)

@@ -163,9 +163,9 @@ def load_policy(checkpoint: Path, spec: RunSpec) -> Policy:
     payload = load_checkpoint(Path(checkpoint))
     cfg = payload["config"]
     preset = get_preset(get_method(spec.method).preset, cfg["preset"])
-    learner_cfg = type(preset.learner)(
-        **{k: tuple(v) if isinstance(v, list) else v for k, v in cfg["learner"].items()}
-    )
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg["learner"].items()}
+    # Acting one observation at a time gains nothing from compiling: load eagerly.
+    learner_cfg = type(preset.learner)(**{**fields, "compile": "off"})
     rc = OnlineRunConfig(
         **{
             **cfg,
