@@ -168,6 +168,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="evaluate the best checkpoint afterwards (maq evaluate)",
     )
+    p.add_argument(
+        "--episodes",
+        type=int,
+        default=100,
+        help="with --auto_evaluate: evaluation episodes (default 100)",
+    )
     p.set_defaults(func=_cmd_train)
 
 
@@ -194,7 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MUJOCO_GL", "egl")
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # report it with the subcommand's usage, not the top-level one
+        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        subparsers.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     # train --auto_evaluate re-uses the run flags for evaluate (minus train-only flags).
     args.raw_run_args = [a for a in argv[1:] if a not in ("--auto_evaluate", "--overwrite")]
     try:
