@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from maq.data.format import load_trajectories
@@ -24,7 +22,6 @@ from maq.data.windows import make_windows
 from maq.envs import get_task
 from maq.errors import MaqError
 from maq.io import atomic_write_json
-from maq.macro.adapter import MacroPolicyAdapter
 from maq.macro.config import DistillConfig, config_mismatch, distill_config
 from maq.macro.fit import (
     WindowData,
@@ -34,18 +31,32 @@ from maq.macro.fit import (
     train_prior,
     train_vqvae,
 )
+from maq.macro.loading import (  # re-exported: the MAQ+X learners import them from here
+    load_prior,
+    load_prior_policy,
+    load_vqvae,
+    prior_checkpoint_name,
+    vqvae_checkpoint_name,
+)
 from maq.macro.prior import CodePrior
 from maq.macro.quality import held_out_metrics, reconstruction_mse
 from maq.macro.vqvae import VQVAE
-from maq.policy import Policy
-from maq.runs import load_checkpoint
+from maq.runs import Logger
 from maq.seeding import resolve_device, seed_everything
 from maq.spec import RunSpec
 from maq.train.common import RunContext
 
+__all__ = [
+    "distill_dir",
+    "ensure_distilled",
+    "load_prior",
+    "load_prior_policy",
+    "load_vqvae",
+    "train_from_spec",
+    "window_data",
+]
+
 METHOD = "MAQ"
-_MODEL_RE = re.compile(r"^model_(\d+)_.*\.pth$")
-_PRIOR_RE = re.compile(r"^prior_model_(\d+)_.*\.pth$")
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -59,6 +70,7 @@ def distill_dir(spec: RunSpec) -> Path:
 def window_data(
     trajs: list, seq_len: int, dtype: torch.dtype, device: torch.device, what: str
 ) -> WindowData:
+    """The L-step windows of a split as tensors; a clear error if there are none."""
     w = make_windows(trajs, seq_len)
     if len(w.observations) == 0:
         raise MaqError(
@@ -71,43 +83,30 @@ def window_data(
     )
 
 
-def _distill(ctx: RunContext, cfg: DistillConfig) -> dict:
-    """Train the VQ-VAE, then the prior (and the baseline); write checkpoints and metrics.json."""
+def _fit_vqvae(
+    ctx: RunContext,
+    logger: Logger,
+    cfg: DistillConfig,
+    train: WindowData,
+    test: WindowData,
+    generator: torch.Generator,
+) -> VQVAE:
+    """Train the VQ-VAE; every ``eval_every`` epochs: test MSE, checkpoint, usage, re-init."""
     task = get_task(cfg.env_id)
-    device, dtype = torch.device(cfg.device), _DTYPES[cfg.dtype]
-    seed_everything(cfg.seed)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    train = window_data(
-        load_trajectories(cfg.training_dataset, task.obs_dim, task.act_dim),
-        cfg.seq_len,
-        dtype,
-        device,
-        "train",
-    )
-    test = window_data(
-        load_trajectories(cfg.testing_dataset, task.obs_dim, task.act_dim),
-        cfg.seq_len,
-        dtype,
-        device,
-        "test",
-    )
-    vqvae = VQVAE(task.obs_dim, task.act_dim, cfg.seq_len, cfg.codebook_size, cfg.hidden_size).to(
-        device=device, dtype=dtype
-    )
-    logger, times = ctx.logger, {}
-    assert logger is not None
+    vqvae = VQVAE(task.obs_dim, task.act_dim, cfg.seq_len, cfg.codebook_size, cfg.hidden_size)
+    vqvae = vqvae.to(device=train.states.device, dtype=train.states.dtype)
 
-    def vqvae_epoch(epoch: int, metrics: dict[str, float]) -> None:
+    def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:
         logger.log(epoch, {f"train/{k}": v for k, v in metrics.items()})
         if epoch % cfg.eval_every and epoch != cfg.epochs:
             return
         test_mse = reconstruction_mse(vqvae, test)
-        usage = code_usage(vqvae.nearest_code(encoder_outputs(vqvae, train)), cfg.codebook_size)
         ctx.save_checkpoint(
-            f"model_{epoch}_{test_mse:.6f}.pth",
+            vqvae_checkpoint_name(epoch, test_mse),
             epoch,
             {"vqvae": vqvae.state_dict(), "hparams": vqvae.hparams()},
         )
+        usage = code_usage(vqvae.nearest_code(encoder_outputs(vqvae, train)), cfg.codebook_size)
         log = {
             "eval/reconstruction_mse": test_mse,
             "codes/used_train": usage["codes_used"],
@@ -119,7 +118,6 @@ def _distill(ctx: RunContext, cfg: DistillConfig) -> dict:
         logger.log(epoch, log)
         logger.flush()
 
-    start = time.perf_counter()
     train_vqvae(
         vqvae,
         train,
@@ -129,29 +127,39 @@ def _distill(ctx: RunContext, cfg: DistillConfig) -> dict:
         decay_every=cfg.lr_decay_every,
         batch_size=cfg.batch_size,
         generator=generator,
-        on_epoch_end=vqvae_epoch,
+        on_epoch_end=on_epoch_end,
     )
-    times["vqvae_s"] = time.perf_counter() - start
+    return vqvae
 
-    # The prior learns the frozen encoder's labels (reference-spec §3.4).
-    train_codes, test_codes = vqvae.encode(*train), vqvae.encode(*test)
-    prior = CodePrior(task.obs_dim, cfg.codebook_size, cfg.prior_hidden_size).to(device, dtype)
 
-    def prior_epoch(epoch: int, metrics: dict[str, float]) -> None:
+def _fit_prior(
+    ctx: RunContext,
+    logger: Logger,
+    cfg: DistillConfig,
+    train: WindowData,
+    train_codes: torch.Tensor,
+    test: WindowData,
+    test_codes: torch.Tensor,
+    generator: torch.Generator,
+) -> CodePrior:
+    """Train the prior on the frozen encoder's codes (reference-spec §3.4)."""
+    prior = CodePrior(train.states.shape[1], cfg.codebook_size, cfg.prior_hidden_size)
+    prior = prior.to(device=train.states.device, dtype=train.states.dtype)
+
+    def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:
         logger.log(epoch, {f"prior/train_{k}": v for k, v in metrics.items()})
         if epoch % cfg.eval_every and epoch != cfg.prior_epochs:
             return
         with torch.no_grad():
             acc = float((prior(test.states).argmax(1) == test_codes).float().mean())
         ctx.save_checkpoint(
-            f"prior_model_{epoch}_{int(acc * 100)}.pth",
+            prior_checkpoint_name(epoch, acc),
             epoch,
             {"prior": prior.state_dict(), "hparams": prior.hparams()},
         )
         logger.log(epoch, {"prior/test_accuracy": acc})
         logger.flush()
 
-    start = time.perf_counter()
     train_prior(
         prior,
         train.states,
@@ -161,13 +169,32 @@ def _distill(ctx: RunContext, cfg: DistillConfig) -> dict:
         decay_every=cfg.prior_lr_decay_every,
         batch_size=cfg.batch_size,
         generator=generator,
-        on_epoch_end=prior_epoch,
+        on_epoch_end=on_epoch_end,
     )
-    times["prior_s"] = time.perf_counter() - start
+    return prior
 
-    start = time.perf_counter()
+
+def _distill(ctx: RunContext, cfg: DistillConfig) -> dict:
+    """VQ-VAE, then the prior, then the held-out metrics (and baseline) into metrics.json."""
+    assert ctx.logger is not None, "call ctx.start() first"
+    task = get_task(cfg.env_id)
+    device, dtype = torch.device(cfg.device), _DTYPES[cfg.dtype]
+    seed_everything(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)  # batches, re-init, prior, baseline
+    train, test = (
+        window_data(
+            load_trajectories(path, task.obs_dim, task.act_dim), cfg.seq_len, dtype, device, what
+        )
+        for path, what in ((cfg.training_dataset, "train"), (cfg.testing_dataset, "test"))
+    )
+    clock, times = time.perf_counter(), {}
+    vqvae = _fit_vqvae(ctx, ctx.logger, cfg, train, test, generator)
+    times["vqvae_s"], clock = time.perf_counter() - clock, time.perf_counter()
+    train_codes, test_codes = vqvae.encode(*train), vqvae.encode(*test)
+    prior = _fit_prior(ctx, ctx.logger, cfg, train, train_codes, test, test_codes, generator)
+    times["prior_s"], clock = time.perf_counter() - clock, time.perf_counter()
     metrics = held_out_metrics(cfg, vqvae, prior, train, test, train_codes, test_codes, generator)
-    times["baseline_and_metrics_s"] = time.perf_counter() - start
+    times["baseline_and_metrics_s"] = time.perf_counter() - clock
     metrics["time"] = times
     atomic_write_json(ctx.run_dir / "metrics.json", metrics)
     return metrics
@@ -224,77 +251,3 @@ def train_from_spec(spec: RunSpec) -> Path:
         spec.env_id, spec.seed, spec.root, spec.training_source, spec.testing_source
     )
     return ensure_distilled(spec, train, test)
-
-
-# --------------------------------------------------------------------------- loading
-def _how_to_make(run_dir: Path) -> str:
-    m = re.match(r"^(.+)_seed(\d+)_sq(\d+)_k(\d+)(?:_(.+))?$", Path(run_dir).name)
-    if not m:
-        return "`maq train --method MAQ` with the run's flags"
-    env, seed, seq, k, tag = m.groups()
-    tag_flag = f" --tag {tag}" if tag else ""
-    return (
-        f"`maq train --method MAQ --environment {env} --sequence_length {seq} "
-        f"--codebook_size {k} --seed {seed}{tag_flag}`"
-    )
-
-
-def _last_checkpoint(run_dir: Path, pattern: re.Pattern, what: str) -> Path:
-    run_dir = Path(run_dir)
-    if not (run_dir / "done.json").exists():
-        state = "did not finish" if run_dir.exists() else "does not exist"
-        raise MaqError(f"the distillation {run_dir} {state}; make it with {_how_to_make(run_dir)}")
-    found = [(int(m.group(1)), p) for p in run_dir.iterdir() if (m := pattern.match(p.name))]
-    if not found:
-        raise MaqError(
-            f"{run_dir} has no {what} checkpoint; remake it with "
-            f"{_how_to_make(run_dir)} --overwrite"
-        )
-    return max(found)[1]  # the last epoch, not the lowest loss (reference-spec §3.3)
-
-
-def _frozen(module: torch.nn.Module, device: str | torch.device) -> torch.nn.Module:
-    module = module.to(device=device, dtype=torch.float32).eval()
-    for p in module.parameters():
-        p.requires_grad_(False)
-    return module
-
-
-def load_vqvae(run_dir: Path, device: str | torch.device = "cpu") -> VQVAE:
-    """The last-epoch VQ-VAE of a finished distillation: eval mode, frozen, float32."""
-    payload = load_checkpoint(_last_checkpoint(run_dir, _MODEL_RE, "VQ-VAE"), "cpu")
-    vqvae = VQVAE(**payload["state"]["hparams"])
-    vqvae.load_state_dict({k: v.float() for k, v in payload["state"]["vqvae"].items()})
-    return _frozen(vqvae, device)
-
-
-def load_prior(
-    run_dir: Path, device: str | torch.device = "cpu", checkpoint: Path | None = None
-) -> CodePrior:
-    """The last-epoch code prior (or ``checkpoint``): eval mode, frozen, float32."""
-    path = checkpoint or _last_checkpoint(run_dir, _PRIOR_RE, "prior")
-    payload = load_checkpoint(path, "cpu")
-    prior = CodePrior(**payload["state"]["hparams"])
-    prior.load_state_dict({k: v.float() for k, v in payload["state"]["prior"].items()})
-    return _frozen(prior, device)
-
-
-def load_prior_policy(checkpoint: Path, spec: RunSpec) -> Policy:
-    """Method ``MAQ`` alone as a policy: the prior's argmax code, decoded and played open-loop.
-
-    ``checkpoint`` is the distillation folder or a file in it (a ``prior_model_*`` file picks that
-    prior; anything else uses the last one).
-    """
-    checkpoint = Path(checkpoint)
-    run_dir = checkpoint if checkpoint.is_dir() else checkpoint.parent
-    device = resolve_device(spec.device)
-    vqvae = load_vqvae(run_dir, device)
-    prior_file = checkpoint if _PRIOR_RE.match(checkpoint.name) else None
-    prior = load_prior(run_dir, device, prior_file)
-
-    @torch.no_grad()
-    def choose_code(obs: np.ndarray) -> int:
-        state = torch.as_tensor(obs, dtype=torch.float32, device=device).reshape(1, -1)
-        return int(prior(state).argmax(dim=1).item())
-
-    return MacroPolicyAdapter(choose_code, vqvae, device)
