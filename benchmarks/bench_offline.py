@@ -5,17 +5,20 @@
 
 One "update" is what an offline iteration of maq.train.offline costs: a uniform minibatch from a
 ReplayBuffer of door-sized transitions (S=39, A=28, K=16), ``batch_to_torch`` and
-``IQL.update``. ``--variants`` also times the twin Q as two separate MLPs (instead of the fused
-maq.nn.EnsembleMLP) and Adam without ``fused=True``; ``--compile`` times ``torch.compile`` on the
-loss computation (its compile time is printed). Prints the load average before and after: other
-processes on the CPU slow everything down. "updates per CPU-s" divides by the process's CPU time
-(with one thread, the speed of a core of one's own; with two it sums both threads' time).
+``IQL.update``, with the paper learner configs. The ``default`` variant is eager
+(``compile="off"``); ``--compile`` adds the compiled losses (``IQLConfig.compile``, the paper
+presets' ``auto``; compiled on the first update, so the compile time shows in the warm-up
+column); ``--variants`` adds the twin Q as two separate MLPs (instead of the fused
+maq.nn.EnsembleMLP) and Adam without ``fused=True``. Prints the load average before and after:
+other processes on the CPU slow everything down. "updates per CPU-s" divides by the process's
+CPU time (with one thread, the speed of a core of one's own; with two it sums both threads').
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import os
 import time
 
@@ -42,7 +45,9 @@ class TwinQ(torch.nn.Module):
 
 
 def make_agent(family: str, variant: str) -> IQL:
-    cfg = PRESETS[family]["paper"].learner
+    cfg = dataclasses.replace(
+        PRESETS[family]["paper"].learner, compile="on" if variant == "compile" else "off"
+    )
     torch.manual_seed(0)
     agent = IQL(S, A if cfg.actor == "gaussian" else K, cfg, prior=torch.nn.Linear(S, K))
     if variant in ("separate_q", "unfused_adam"):
@@ -59,10 +64,6 @@ def make_agent(family: str, variant: str) -> IQL:
             [{"params": g, "lr": 3e-4} for g in groups], fused=variant == "separate_q"
         )
         agent.params = [p for g in groups for p in g]
-    if variant == "compile":
-        start = time.perf_counter()
-        agent.losses = torch.compile(agent.losses)
-        agent.compile_s = time.perf_counter() - start
     return agent
 
 
@@ -81,7 +82,7 @@ def time_updates(family: str, variant: str, updates: int) -> tuple[float, float,
     agent, buf = make_agent(family, variant), make_buffer(family)
     batch_size = PRESETS[family]["paper"].loop.batch_size
     start = time.perf_counter()
-    for _ in range(5):  # warm-up (and compilation)
+    for _ in range(5):  # warm-up (and compilation, on the first update)
         agent.update(batch_to_torch(buf.sample(batch_size)))
     warmup = time.perf_counter() - start
     rates, cpu_rates = [], []

@@ -153,8 +153,6 @@ def _build(spec: RunSpec) -> Run | None:
     capacity = max(1, min(loop.buffer_capacity - len(offline), loop.online_steps))
     online = actions.empty_buffer(capacity, task.obs_dim, spec.seed)
     agent = IQL(task.obs_dim, actions.action_dim, preset.learner, device, actions.prior, spec.seed)
-    if loop.compile:
-        agent.compile_losses()
     if loop.normalize_states:  # the train split's statistics (CORL's compute_mean_std)
         obs = np.concatenate([t["observations"] for t in trajs]).astype(np.float64)
         agent.set_state_statistics(obs.mean(0), obs.std(0) + loop.state_std_eps)

@@ -50,9 +50,6 @@ class OfflineConfig:
     """Iterations between ``train/`` log rows."""
     num_threads: int = 1
     """torch CPU threads (docs/benchmarks.md: one is fastest on a shared 2-core CPU)."""
-    compile: bool = True
-    """``torch.compile`` the learner's losses: 10-16% more updates/s on CPU for ~20-50 s of
-    compilation at start (docs/benchmarks.md); off in ``smoke``, where it would dominate."""
 
 
 @dataclass(frozen=True)
@@ -86,12 +83,11 @@ _SMOKE_LOOP = {
     "eval_interval": 50,
     "eval_episodes": 1,
     "log_interval": 25,
-    "compile": False,
 }
 """Seconds on a CPU: the online phase spans more than one door episode (200 steps), so a resume
 point is written inside it."""
 _SMOKE_MAQ_LOOP = {**_SMOKE_LOOP, "offline_steps": 40, "online_steps": 60, "eval_interval": 20}
-_SMOKE_LEARNER = {"hidden_dims": (32, 32), "actor_cosine_steps": 50}
+_SMOKE_LEARNER = {"hidden_dims": (32, 32), "actor_cosine_steps": 50, "compile": "off"}
 
 PRESETS: dict[str, dict[str, OfflinePreset]] = {
     "iql": {
@@ -105,7 +101,7 @@ PRESETS: dict[str, dict[str, OfflinePreset]] = {
         "paper": OfflinePreset(_MAQ_LOOP, _MAQ_LEARNER),
         "smoke": OfflinePreset(
             dataclasses.replace(_MAQ_LOOP, **_SMOKE_MAQ_LOOP),
-            dataclasses.replace(_MAQ_LEARNER, hidden_dims=(32, 32)),
+            dataclasses.replace(_MAQ_LEARNER, hidden_dims=(32, 32), compile="off"),
         ),
     },
 }
