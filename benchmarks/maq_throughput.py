@@ -6,10 +6,11 @@
 Runs the real online loop (``maq.train.online.train``) with the ``maq_rlpd`` paper preset (8 envs,
 batch 128, UTD 1/8, eval every 10k macro transitions, 10 episodes) on the door seed-1 split and its
 paper-preset distillation, both made in a temporary root (or in ``--root``, where they are kept
-and reused), with the budget cut to the 8000 warm-up transitions plus ``--transitions``. It prints the loop's rate in primitive env steps per
-second after the warm-up (updates and evaluations included, read from ``progress.csv``) and the
-bare environment's single-process rate (random actions, no learner) measured in the same process
-before and after the run; the target is a ratio of at least 0.5.
+and reused), with the budget cut to the 8000 warm-up transitions plus ``--transitions``. It prints
+the loop's rate in primitive env steps per second after the warm-up (updates and evaluations
+included, read from ``progress.csv``) and the bare environment's single-process rate (random
+actions, no learner) measured in the same process before and after the run; the target is a
+ratio of at least 0.5.
 """
 
 from __future__ import annotations

@@ -178,6 +178,7 @@ def _train(ctx: RunContext, rc: OnlineRunConfig) -> None:
             "transitions": count.transitions,
             "primitive_steps": count.primitive_steps,
             "best_episode_reward": best,
+            "compiled": learner.compiled,
         }
     )
 
