@@ -180,7 +180,8 @@ def train(spec: RunSpec) -> Path:
     # ---- 7. done -------------------------------------------------------------------------------
     s = run.state
     step = s.training_step(run.loop.offline_steps)
-    run.ctx.finish({"iterations": s.iteration, "env_steps": s.env_steps, "training_step": step})
+    run.ctx.finish({"iterations": s.iteration, "env_steps": s.env_steps, "training_step": step,
+                    "compiled": run.agent.compiled})  # fmt: skip
     return run.ctx.run_dir
 
 
