@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -54,3 +56,18 @@ def resolve_device(name: str = "auto") -> torch.device:
 
         raise MaqError(f"--device {name} was asked for but CUDA is not available; use --device cpu")
     return torch.device(name)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run a block with ``n`` torch CPU threads, restoring the previous count afterwards.
+
+    Small MLPs run fastest on one thread, and two threads collapse when another job shares the
+    cores (data.md, docs/benchmarks.md), so every training loop picks its count explicitly.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

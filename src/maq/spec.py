@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from maq.runs import repo_root
 
@@ -44,3 +45,33 @@ class RunSpec:
     @property
     def tag_suffix(self) -> str:
         return f"_{self.tag}" if self.tag else ""
+
+    def identity(self, training_dataset: str, device: str) -> dict[str, Any]:
+        """The :class:`RunIdentity` fields of this run, for a learner's resolved config."""
+        return dict(method=self.method, env_id=self.env_id, seed=self.seed, seq_len=self.seq_len,
+                    codebook_size=self.codebook_size, tag=self.tag, preset=self.preset,
+                    training_dataset=training_dataset, device=device)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """The head of every learner's resolved config (``config.json``/``config.yaml``)."""
+
+    method: str
+    """The method table's name."""
+    env_id: str
+    """The task, e.g. ``door-human-v1``."""
+    seed: int
+    """Seeds everything: networks, samplers, training episodes, evaluation episodes."""
+    seq_len: int
+    """Macro length L of the distillation (recorded but unused by primitive-action methods)."""
+    codebook_size: int
+    """Number of codes K of the distillation (recorded but unused by primitive-action methods)."""
+    tag: str
+    """Suffix that keeps this run's outputs apart."""
+    preset: str
+    """``paper`` or ``smoke``."""
+    training_dataset: str
+    """The human train split: offline transitions and state statistics; '' if unused."""
+    device: str
+    """Where the learner runs (``cpu``, ``cuda``, ...)."""

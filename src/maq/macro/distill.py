@@ -42,7 +42,7 @@ from maq.macro.prior import CodePrior
 from maq.macro.quality import held_out_metrics, reconstruction_mse
 from maq.macro.vqvae import VQVAE
 from maq.runs import Logger
-from maq.seeding import resolve_device, seed_everything
+from maq.seeding import resolve_device, seed_everything, torch_threads
 from maq.spec import RunSpec
 from maq.train.common import RunContext
 
@@ -233,12 +233,8 @@ def ensure_distilled(spec: RunSpec, train_path: Path, test_path: Path) -> Path:
             eval_csv="eval_unused.csv",
         )  # metrics.json is written whole, at the end
         ctx.start()
-        threads = torch.get_num_threads()
-        torch.set_num_threads(cfg.num_threads)
-        try:
+        with torch_threads(cfg.num_threads):
             metrics = _distill(ctx, cfg)
-        finally:
-            torch.set_num_threads(threads)
         ctx.finish({"test": metrics["test"], "time": metrics["time"]})
     return run_dir
 

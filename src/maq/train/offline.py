@@ -34,8 +34,8 @@ from maq.methods import get_method
 from maq.policy import Policy
 from maq.rollout import evaluate_policy
 from maq.runs import is_done, load_checkpoint
-from maq.seeding import derive_seed, resolve_device, seed_everything
-from maq.spec import RunSpec
+from maq.seeding import derive_seed, resolve_device, seed_everything, torch_threads
+from maq.spec import RunIdentity, RunSpec
 from maq.train.common import RunContext
 from maq.train.envgroup import EnvGroup
 from maq.train.offline_actions import (
@@ -47,31 +47,13 @@ from maq.train.offline_presets import OfflineConfig, get_preset, preset_from_dic
 
 
 @dataclass(frozen=True)
-class OfflineRunConfig:
+class OfflineRunConfig(RunIdentity):
     """The resolved configuration of one run (written to ``config.yaml``)."""
 
-    method: str
-    """The method table's name (``IQL`` or ``MAQ+IQL``)."""
-    env_id: str
-    """The task, e.g. ``door-human-v1``."""
-    seed: int
-    """Seeds everything: networks, samplers, training episodes, evaluation episodes."""
-    seq_len: int
-    """Macro length L of the distillation (MAQ+IQL; recorded but unused by IQL)."""
-    codebook_size: int
-    """Number of codes K of the distillation (MAQ+IQL; recorded but unused by IQL)."""
-    tag: str
-    """Suffix that keeps this run's outputs apart."""
-    preset: str
-    """``paper`` or ``smoke`` (maq.train.offline_presets)."""
-    training_dataset: str
-    """The train-split .pkl: the human transitions and the state statistics come from it."""
     testing_dataset: str
     """The test-split .pkl (used by the distillation, not by the learner)."""
     distillation: str
     """The VQ-VAE and prior folder (MAQ+IQL); empty for primitive actions."""
-    device: str
-    """Where the learner runs (``cpu``, ``cuda``, ...)."""
     loop: OfflineConfig
     """The loop's settings (budgets, batch, buffer, evaluation)."""
     learner: IQLConfig
@@ -123,19 +105,11 @@ def _build(spec: RunSpec) -> Run | None:
     device = resolve_device(spec.device)
     distillation = ensure_distillation(loop.macro, spec, train_path, test_path)
     cfg = OfflineRunConfig(
-        spec.method,
-        task.name,
-        spec.seed,
-        spec.seq_len,
-        spec.codebook_size,
-        spec.tag,
-        spec.preset,
-        str(train_path),
-        str(test_path),
-        str(distillation or ""),
-        str(device),
-        loop,
-        preset.learner,
+        **spec.identity(str(train_path), str(device)),
+        testing_dataset=str(test_path),
+        distillation=str(distillation or ""),
+        loop=loop,
+        learner=preset.learner,
     )
     ctx = RunContext(
         run_dir,
@@ -145,7 +119,6 @@ def _build(spec: RunSpec) -> Run | None:
         eval_csv=method.eval_csv,
         config_name="config.yaml",
     )
-    torch.set_num_threads(loop.num_threads)
     seed_everything(spec.seed)
     actions = make_action_interface(task, device, distillation)
     trajs = load_trajectories(train_path, task.obs_dim, task.act_dim)
@@ -173,7 +146,8 @@ def train(spec: RunSpec) -> Path:
         run.state = LoopState(**resume["state"]["loop"])
     envs, eval_env = EnvGroup(run.actions.make_env, 1), make_env(run.task)
     try:
-        _iterate(run, envs, eval_env)
+        with torch_threads(run.loop.num_threads):
+            _iterate(run, envs, eval_env)
     finally:
         envs.close()
         eval_env.close()

@@ -33,7 +33,7 @@ from maq.methods import get_method
 from maq.policy import Policy
 from maq.rollout import evaluate_policy
 from maq.runs import is_done
-from maq.seeding import derive_seed, seed_everything
+from maq.seeding import derive_seed, seed_everything, torch_threads
 from maq.spec import RunSpec
 from maq.train.common import RunContext
 from maq.train.envgroup import EnvGroup
@@ -74,12 +74,8 @@ def train(spec: RunSpec) -> Path:
         return run_dir
     rc = run_config(spec)
     ctx = RunContext(run_dir, method=spec.method, config=rc, overwrite=spec.overwrite)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(rc.loop.num_threads)
-    try:
+    with torch_threads(rc.loop.num_threads):
         _train(ctx, rc)
-    finally:
-        torch.set_num_threads(threads)
     return run_dir
 
 

@@ -24,30 +24,22 @@ from maq.methods import get_method
 from maq.policy import Policy
 from maq.runs import load_checkpoint
 from maq.seeding import derive_seed, resolve_device
-from maq.spec import RunSpec
+from maq.spec import RunIdentity, RunSpec
 from maq.train.online_presets import OnlineConfig, get_preset
 
 _BUFFERS = 2  # derive_seed stream of the replay buffers (maq.train.online uses 1 and 3)
 
 
 @dataclass(frozen=True)
-class OnlineRunConfig:
+class OnlineRunConfig(RunIdentity):
     """Everything that decides an online run's result (written to ``config.json``)."""
 
-    method: str
-    env_id: str
-    seed: int
-    seq_len: int
-    codebook_size: int
-    tag: str
-    preset: str
-    training_dataset: str
-    """The human train split (offline half of the minibatches; the VQ-VAE's data); '' if unused."""
     vqvae_dir: str
     """The distillation whose VQ-VAE decodes codes (macro presets); '' otherwise."""
-    device: str
     loop: OnlineConfig
+    """The loop's settings (envs, budgets, batch, buffers, evaluation)."""
     learner: SACConfig | DiscreteSACConfig
+    """The learner's hyperparameters."""
 
 
 def learner_policy(learner: SAC | DiscreteSAC, vqvae: Any, device: torch.device) -> Policy:
@@ -143,16 +135,8 @@ def run_config(spec: RunSpec) -> OnlineRunConfig:
 
             vqvae_dir = str(ensure_distilled(spec, train, test).resolve())
     return OnlineRunConfig(
-        method=spec.method,
-        env_id=spec.env_id,
-        seed=spec.seed,
-        seq_len=spec.seq_len,
-        codebook_size=spec.codebook_size,
-        tag=spec.tag,
-        preset=spec.preset,
-        training_dataset=train_path,
+        **spec.identity(train_path, str(resolve_device(spec.device))),
         vqvae_dir=vqvae_dir,
-        device=str(resolve_device(spec.device)),
         loop=preset.loop,
         learner=preset.learner,
     )

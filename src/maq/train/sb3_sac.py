@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from maq.envs import get_task, make_env
@@ -27,7 +26,7 @@ from maq.methods import get_method
 from maq.policy import Policy
 from maq.rollout import evaluate_policy
 from maq.runs import is_done
-from maq.seeding import resolve_device, set_rng_state
+from maq.seeding import resolve_device, set_rng_state, torch_threads
 from maq.spec import RunSpec
 from maq.train.common import RunContext
 from maq.train.online import segment_seeds
@@ -141,12 +140,8 @@ def train(spec: RunSpec) -> Path:
     ctx = RunContext(
         run_dir, method=spec.method, config=cfg, overwrite=spec.overwrite, eval_csv=method.eval_csv
     )
-    threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.num_threads)
-    try:
+    with torch_threads(cfg.num_threads):
         _train(ctx, cfg)
-    finally:
-        torch.set_num_threads(threads)
     return run_dir
 
 
