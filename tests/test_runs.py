@@ -116,3 +116,19 @@ def test_cli_user_errors_are_one_line(tmp_path: Path) -> None:
     assert res.returncode == 2 and "unknown task 'drawer'" in res.stderr
     with pytest.raises(SystemExit):
         main(["train", "--no_such_flag"])
+
+
+def test_torch_threads_restores_and_honours_the_override(monkeypatch) -> None:
+    from maq.seeding import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    monkeypatch.setenv("MAQ_NUM_THREADS", "2")
+    with torch_threads(1):
+        assert torch.get_num_threads() == 2
+    monkeypatch.setenv("MAQ_NUM_THREADS", "two")
+    with pytest.raises(MaqError, match="MAQ_NUM_THREADS"), torch_threads(1):
+        pass
+    assert torch.get_num_threads() == before

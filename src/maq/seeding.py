@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -68,9 +69,18 @@ def torch_threads(n: int) -> Iterator[None]:
       arithmetic is ~4× slower; a paper-preset distillation took twice as long without flushing
       (docs/benchmarks.md). Flushing changes only values below ~1e-38.
 
+    ``MAQ_NUM_THREADS`` overrides ``n`` (the presets' 1 suits a shared machine; a lone run on a
+    free multi-core machine is faster with more, and a sweep sets it to each run's CPU share).
     Both settings are restored afterwards.
     """
     before = torch.get_num_threads()
+    override = os.environ.get("MAQ_NUM_THREADS", "")
+    if override:
+        if not override.isdigit() or int(override) < 1:
+            from maq.errors import MaqError
+
+            raise MaqError(f"MAQ_NUM_THREADS={override!r} must be a positive integer")
+        n = int(override)
     torch.set_num_threads(n)
     torch.set_flush_denormal(True)
     try:

@@ -126,6 +126,7 @@ def job_env(cpus_per_run: float) -> dict[str, str]:
     n = str(threads(cpus_per_run))
     env = {
         "OMP_NUM_THREADS": n,
+        "MAQ_NUM_THREADS": n,
         "MKL_NUM_THREADS": n,
         "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl"),
     }
