@@ -61,3 +61,24 @@ def door_split(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
 
     out = tmp_path_factory.mktemp("door_data")
     return generate_dataset("door-human-v1", 1, out, "dapg", data_dir)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One run root per test module: its runs share data and distillations, as real runs do."""
+    return tmp_path_factory.mktemp("runs_root")
+
+
+@pytest.fixture
+def spec_for(door_split: tuple[Path, Path], root: Path):
+    """``spec_for(method, **overrides)``: a smoke-preset RunSpec on the real door split."""
+    from maq.spec import RunSpec
+
+    train, test = door_split
+
+    def make(method: str, **kw) -> RunSpec:
+        fields = dict(method=method, preset="smoke", root=root, seed=1, device="cpu",
+                      training_source=str(train), testing_source=str(test))  # fmt: skip
+        return RunSpec(**{**fields, **kw})
+
+    return make

@@ -24,30 +24,6 @@ pytestmark = pytest.mark.door
 ONLINE = ("RLPD", "MAQ+RLPD", "MAQ+DSAC", "SAC")
 
 
-@pytest.fixture(scope="module")
-def root(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("online_root")
-
-
-@pytest.fixture
-def spec_for(door_split, root):
-    train, test = door_split
-
-    def make(method: str, **kw) -> RunSpec:
-        fields = dict(
-            method=method,
-            preset="smoke",
-            root=root,
-            seed=1,
-            device="cpu",
-            training_source=str(train),
-            testing_source=str(test),
-        )
-        return RunSpec(**{**fields, **kw})
-
-    return make
-
-
 def _train(spec: RunSpec) -> Path:
     return resolve(get_method(spec.method).train)(spec)
 
