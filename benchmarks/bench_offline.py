@@ -28,6 +28,7 @@ import torch
 from maq.agents.iql import IQL
 from maq.buffers import ReplayBuffer, batch_to_torch
 from maq.nn import mlp
+from maq.seeding import torch_threads
 from maq.train.offline_presets import PRESETS
 
 S, A, K = 39, 28, 16  # door-human-v1, (L, K) = (9, 16)
@@ -113,9 +114,9 @@ def main() -> None:
     for family in args.families:
         batch = PRESETS[family]["paper"].loop.batch_size
         for threads in args.threads:
-            torch.set_num_threads(threads)
             for variant in variants:
-                rate, cpu_rate, warmup = time_updates(family, variant, args.updates)
+                with torch_threads(threads):  # as the training loop: also flushes denormals
+                    rate, cpu_rate, warmup = time_updates(family, variant, args.updates)
                 row = (
                     f"| {family} | {batch} | {threads} | {variant} | {rate:.0f} | {cpu_rate:.0f} |"
                 )

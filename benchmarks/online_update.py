@@ -25,14 +25,13 @@ import numpy as np
 
 
 def measure(utd: int, threads: int, compile_mode: str, warmup: int, repeats: int) -> dict:
-    import torch
 
     from maq.agents.sac import SAC
     from maq.buffers import ReplayBuffer, batch_to_torch
+    from maq.seeding import torch_threads
     from maq.train.online import mixed_batch
     from maq.train.online_presets import get_preset
 
-    torch.set_num_threads(threads)
     preset = get_preset("rlpd", "paper")
     cfg = dataclasses.replace(preset.learner, utd_ratio=utd, compile=compile_mode)
     agent = SAC(39, 28, cfg, seed=0)
@@ -54,15 +53,16 @@ def measure(utd: int, threads: int, compile_mode: str, warmup: int, repeats: int
         batch = mixed_batch(buffers[0], buffers[1], preset.loop, utd)
         agent.update(batch_to_torch(batch))
 
-    start = time.perf_counter()
-    for _ in range(warmup):
-        env_step_update()
-    warm_s = time.perf_counter() - start
     times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        env_step_update()
-        times.append(time.perf_counter() - t)
+    with torch_threads(threads):  # as the training loop: the thread count, denormals flushed
+        start = time.perf_counter()
+        for _ in range(warmup):
+            env_step_update()
+        warm_s = time.perf_counter() - start
+        for _ in range(repeats):
+            t = time.perf_counter()
+            env_step_update()
+            times.append(time.perf_counter() - t)
     return {
         "utd": utd,
         "threads": threads,

@@ -36,6 +36,21 @@ def _init_linear(
         raise ValueError(f"unknown init {init!r}; choose one of {INITS}")
 
 
+class Linear(nn.Linear):
+    """nn.Linear (same parameters and state_dict keys) whose bias joins the next op's kernel
+    under torch.compile.
+
+    Eager: ``addmm`` (bias and matmul in one call). Compiled: ``x @ Wᵀ + b``, so TorchInductor
+    adds the bias inside the following ReLU/LayerNorm kernel instead of first copying it into
+    the output buffer, one less pass over every activation (docs/benchmarks.md).
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if torch.compiler.is_compiling():
+            return x @ self.weight.T + self.bias
+        return F.linear(x, self.weight, self.bias)
+
+
 def mlp(
     in_dim: int,
     hidden_dims: tuple[int, ...],
@@ -49,11 +64,11 @@ def mlp(
     layers: list[nn.Module] = []
     dims = (in_dim, *hidden_dims)
     for d_in, d_out in zip(dims[:-1], dims[1:], strict=True):
-        layers.append(nn.Linear(d_in, d_out))
+        layers.append(Linear(d_in, d_out))
         if layer_norm:
             layers.append(nn.LayerNorm(d_out))
         layers.append(nn.ReLU())
-    layers.append(nn.Linear(dims[-1], out_dim))
+    layers.append(Linear(dims[-1], out_dim))
     for layer in layers:
         if isinstance(layer, nn.Linear):
             with torch.no_grad():
@@ -105,7 +120,10 @@ class EnsembleMLP(nn.Module):
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             if members is not None:
                 w, b = w[members], b[members]
-            x = torch.baddbmm(b, x, w)
+            if torch.compiler.is_compiling():  # the bias add joins the next kernel (see Linear)
+                x = torch.bmm(x, w) + b
+            else:
+                x = torch.baddbmm(b, x, w)
             if i < last:
                 if self.layer_norm:
                     g, beta = self.ln_weights[i], self.ln_biases[i]
@@ -149,7 +167,86 @@ def compile_forward(module: nn.Module) -> nn.Module:
     return module
 
 
-def adam(params, lr: float) -> torch.optim.Adam:
-    """Adam with PyTorch's fused kernel (one kernel for all tensors on CPU and CUDA; same
-    update rule as the default implementation)."""
-    return torch.optim.Adam(params, lr=lr, fused=True)
+class FusedAdam(torch.optim.Adam):
+    """``torch.optim.Adam(fused=True)`` whose ``step`` calls the fused kernel directly.
+
+    Same update (the same kernel with the same arguments) and the same state_dict, without
+    ``Adam.step``'s per-tensor bookkeeping, which costs about as much as the kernel itself for
+    the small networks here (docs/benchmarks.md):
+
+    * groups with equal hyperparameters share one kernel call;
+    * the parameters of a group that step together share one step-count tensor, so counting a
+      step is one ``add_`` rather than one per tensor (a parameter left without a gradient gets
+      its own count back before the others move on).
+
+    The first step, which creates the state, is Adam's own. Plain Adam only: no AMSGrad, weight
+    decay, maximize or tensor learning rates.
+    """
+
+    def __init__(self, params, lr: float):
+        super().__init__(params, lr=lr, fused=True)
+        for g in self.param_groups:
+            if g["weight_decay"] or g["amsgrad"] or g["maximize"] or torch.is_tensor(g["lr"]):
+                raise ValueError("FusedAdam is plain Adam: no weight decay, AMSGrad, maximize")
+
+    def _shared_step(self, group: dict) -> tuple[list[Tensor], Tensor | None]:
+        """The group's parameters with a gradient, and their shared step tensor (None: their
+        counts differ, or the state does not exist yet)."""
+        params = [p for p in group["params"] if p.grad is not None]
+        states = [self.state[p] for p in params]
+        if not params or not all(states):
+            return params, None
+        shared = states[0]["step"]
+        if any(s["step"] is not shared for s in states):
+            if any(not torch.equal(s["step"], shared) for s in states):
+                return params, None
+            for s in states:  # e.g. after load_state_dict, which copies every tensor
+                s["step"] = shared
+        for p in group["params"]:
+            if p.grad is None and p in self.state and self.state[p]["step"] is shared:
+                self.state[p]["step"] = shared.clone()  # it does not step this time
+        return params, shared
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        if closure is not None:
+            raise ValueError("FusedAdam.step takes no closure")
+        calls: dict[tuple[float, float, float, float], dict[str, list[Tensor]]] = {}
+        for group in self.param_groups:
+            params, shared = self._shared_step(group)
+            if params and shared is None:
+                return super().step()  # first step, or step counts that differ
+            if not params:
+                continue
+            key = (group["lr"], *group["betas"], group["eps"])
+            call = calls.setdefault(key, {k: [] for k in ("params", "avgs", "sqs", "counters")})
+            call["params"] += params
+            call["avgs"] += [self.state[p]["exp_avg"] for p in params]
+            call["sqs"] += [self.state[p]["exp_avg_sq"] for p in params]
+            call["counters"] += [shared] * len(params)
+        for (lr, beta1, beta2, eps), call in calls.items():
+            for counter in {id(c): c for c in call["counters"]}.values():
+                counter.add_(1)
+            torch._fused_adam_(
+                call["params"],
+                [p.grad for p in call["params"]],
+                call["avgs"],
+                call["sqs"],
+                [],
+                call["counters"],
+                amsgrad=False,
+                lr=lr,
+                beta1=beta1,
+                beta2=beta2,
+                weight_decay=0.0,
+                eps=eps,
+                maximize=False,
+                grad_scale=None,
+                found_inf=None,
+            )
+        return None
+
+
+def adam(params, lr: float) -> FusedAdam:
+    """The learners' optimizer: Adam with PyTorch's fused kernel (:class:`FusedAdam`)."""
+    return FusedAdam(params, lr)

@@ -139,14 +139,18 @@ class DiscreteSAC(SoftActorCriticBase):
         return torch.multinomial(probs, 1, generator=self.generator).squeeze(-1)
 
     # ---- updates ----
-    def _critic_step(self, b: Batch) -> dict[str, float]:
+    def _next_policy(self, next_observations: Tensor) -> tuple[Tensor]:
+        """log π(·|s') for the exact soft value of the TD targets: ((N, K),)."""
+        return (self.log_probs(next_observations),)
+
+    def _critic_step(self, b: Batch, next_policy: tuple[Tensor]) -> dict[str, Tensor]:
         cfg = self.cfg
         with torch.no_grad():
             subset = torch.randperm(cfg.num_qs, generator=self.generator, device=self.device)[
                 : cfg.num_min_qs
             ]
             next_q = self.target_critic(b.next_observations, subset).min(dim=0).values  # (B, K)
-            next_v = soft_value(self.log_probs(b.next_observations), next_q, cfg.alpha)
+            next_v = soft_value(next_policy[0], next_q, cfg.alpha)
             target_q = td_target(b.rewards, b.masks, cfg.discount, next_v)
         q_all = self.critic(b.observations)  # (E, B, K)
         index = b.actions.long().view(1, -1, 1).expand(q_all.shape[0], -1, 1)

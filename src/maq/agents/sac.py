@@ -82,11 +82,13 @@ def td_target(rewards: Tensor, masks: Tensor, discount: float, next_v: Tensor) -
     return rewards + discount * masks * next_v
 
 
-def critic_loss(q: Tensor, target_q: Tensor) -> tuple[Tensor, dict[str, float]]:
+def critic_loss(q: Tensor, target_q: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
     """Σ_i mean_b (Q_i(s,a) − y)² over the ensemble (SAC eq. 5, per critic). Summing over
-    members makes one Adam over the stacked weights equal to an optimizer per critic."""
+    members makes one Adam over the stacked weights equal to an optimizer per critic. Metrics
+    stay tensors (no device sync per critic step); :meth:`SoftActorCriticBase.update` reads the
+    last step's."""
     loss = ((q - target_q.unsqueeze(0)) ** 2).mean(dim=1).sum()
-    return loss, {"critic_loss": loss.item() / q.shape[0], "q": q.mean().item()}
+    return loss, {"critic_loss": loss.detach() / q.shape[0], "q": q.detach().mean()}
 
 
 def actor_loss(
@@ -109,10 +111,9 @@ def temperature_loss(
 
 
 def polyak_update(target: torch.nn.Module, source: torch.nn.Module, tau: float) -> None:
-    """θ̄ ← (1 − τ)·θ̄ + τ·θ."""
+    """θ̄ ← (1 − τ)·θ̄ + τ·θ, all tensors in one call."""
     with torch.no_grad():
-        for t, s in zip(target.parameters(), source.parameters(), strict=True):
-            t.lerp_(s, tau)
+        torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
 
 
 def tanh_log_prob(u: Tensor, mean: Tensor, log_std: Tensor) -> Tensor:
@@ -131,7 +132,7 @@ class SoftActorCriticBase:
 
     Subclasses set ``cfg`` (with ``utd_ratio``), ``generator``, ``num_updates``, the modules in
     ``_modules``, the optimizers in ``_optimizers`` and tensors in ``_tensors``, and implement
-    ``_critic_step`` / ``_actor_step``.
+    ``_next_policy`` / ``_critic_step`` / ``_actor_step``.
     """
 
     _modules: tuple[str, ...] = ("actor", "critic", "target_critic")
@@ -142,11 +143,15 @@ class SoftActorCriticBase:
         """``utd_ratio`` critic steps on consecutive minibatches of ``batch`` (its size must be a
         multiple of utd_ratio), then one actor (and temperature) step on the last minibatch."""
         n = len(batch.rewards) // self.cfg.utd_ratio
-        metrics: dict[str, float] = {}
+        with torch.no_grad():  # the actor does not change during the critic steps: one pass
+            next_policy = self._next_policy(batch.next_observations)
+        metrics: dict[str, Tensor | float] = {}
         for i in range(self.cfg.utd_ratio):
-            mini = Batch(*(x[i * n : (i + 1) * n] for x in batch))
-            metrics = self._critic_step(mini)
-        return {**metrics, **self._actor_step(mini)}
+            rows = slice(i * n, (i + 1) * n)
+            mini = Batch(*(x[rows] for x in batch))
+            metrics = self._critic_step(mini, tuple(x[rows] for x in next_policy))
+        metrics = {**metrics, **self._actor_step(mini)}
+        return {k: float(v) for k, v in metrics.items()}
 
     def policy_state_dict(self) -> dict[str, Any]:
         """What acting needs (model checkpoints): the actor's weights."""
@@ -243,11 +248,15 @@ class SAC(SoftActorCriticBase):
         return self.sample(obs)[0]
 
     # ---- updates ----
-    def _critic_step(self, b: Batch) -> dict[str, float]:
+    def _next_policy(self, next_observations: Tensor) -> tuple[Tensor, Tensor]:
+        """a' ~ π(·|s') and log π(a'|s') for the TD targets: (N, A), (N,)."""
+        return self.sample(next_observations)
+
+    def _critic_step(self, b: Batch, next_policy: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
         cfg = self.cfg
         alpha = self.log_alpha.detach().exp()
+        next_actions, next_log_probs = next_policy
         with torch.no_grad():
-            next_actions, next_log_probs = self.sample(b.next_observations)
             subset = torch.randperm(cfg.num_qs, generator=self.generator, device=self.device)[
                 : cfg.num_min_qs
             ]
