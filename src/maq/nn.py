@@ -175,12 +175,12 @@ class FusedAdam(torch.optim.Adam):
     the small networks here (docs/benchmarks.md):
 
     * groups with equal hyperparameters share one kernel call;
-    * the parameters of a group that step together share one step-count tensor, so counting a
-      step is one ``add_`` rather than one per tensor (a parameter left without a gradient gets
-      its own count back before the others move on).
+    * parameters with the same step count share one counter tensor, so counting a step is one
+      ``add_`` rather than one per tensor (a parameter left without a gradient gets its own
+      counter back before the others move on).
 
-    The first step, which creates the state, is Adam's own. Plain Adam only: no AMSGrad, weight
-    decay, maximize or tensor learning rates.
+    A step that creates state (the first one, or a parameter's first gradient) is Adam's own.
+    Plain Adam only: no AMSGrad, weight decay, maximize or tensor learning rates.
     """
 
     def __init__(self, params, lr: float):
@@ -189,23 +189,23 @@ class FusedAdam(torch.optim.Adam):
             if g["weight_decay"] or g["amsgrad"] or g["maximize"] or torch.is_tensor(g["lr"]):
                 raise ValueError("FusedAdam is plain Adam: no weight decay, AMSGrad, maximize")
 
-    def _shared_step(self, group: dict) -> tuple[list[Tensor], Tensor | None]:
-        """The group's parameters with a gradient, and their shared step tensor (None: their
-        counts differ, or the state does not exist yet)."""
+    def _counters(self, group: dict) -> tuple[list[Tensor], list[Tensor]] | None:
+        """The group's parameters with a gradient and their step counters, one tensor shared by
+        all with the same count (None: some have no state yet)."""
         params = [p for p in group["params"] if p.grad is not None]
         states = [self.state[p] for p in params]
-        if not params or not all(states):
-            return params, None
-        shared = states[0]["step"]
-        if any(s["step"] is not shared for s in states):
-            if any(not torch.equal(s["step"], shared) for s in states):
-                return params, None
-            for s in states:  # e.g. after load_state_dict, which copies every tensor
-                s["step"] = shared
-        for p in group["params"]:
-            if p.grad is None and p in self.state and self.state[p]["step"] is shared:
-                self.state[p]["step"] = shared.clone()  # it does not step this time
-        return params, shared
+        if not all(states):
+            return None
+        for p in group["params"]:  # one without a gradient keeps its own count
+            if p.grad is None and "step" in self.state.get(p, {}):
+                mine = self.state[p]["step"]
+                if any(s["step"] is mine for s in states):
+                    self.state[p]["step"] = mine.clone()
+        if states and any(s["step"] is not states[0]["step"] for s in states):
+            shared: dict[float, Tensor] = {}  # after load_state_dict, or counts that differ
+            for s in states:
+                s["step"] = shared.setdefault(float(s["step"]), s["step"])
+        return params, [s["step"] for s in states]
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -213,18 +213,22 @@ class FusedAdam(torch.optim.Adam):
             raise ValueError("FusedAdam.step takes no closure")
         calls: dict[tuple[float, float, float, float], dict[str, list[Tensor]]] = {}
         for group in self.param_groups:
-            params, shared = self._shared_step(group)
-            if params and shared is None:
-                return super().step()  # first step, or step counts that differ
-            if not params:
-                continue
+            found = self._counters(group)
+            if found is None:  # a first step: Adam creates the state, counting per tensor
+                for state in self.state.values():
+                    if "step" in state:
+                        state["step"] = state["step"].clone()
+                return super().step()
+            params, counters = found
             key = (group["lr"], *group["betas"], group["eps"])
             call = calls.setdefault(key, {k: [] for k in ("params", "avgs", "sqs", "counters")})
             call["params"] += params
             call["avgs"] += [self.state[p]["exp_avg"] for p in params]
             call["sqs"] += [self.state[p]["exp_avg_sq"] for p in params]
-            call["counters"] += [shared] * len(params)
+            call["counters"] += counters
         for (lr, beta1, beta2, eps), call in calls.items():
+            if not call["params"]:
+                continue
             for counter in {id(c): c for c in call["counters"]}.values():
                 counter.add_(1)
             torch._fused_adam_(
