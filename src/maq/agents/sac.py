@@ -141,9 +141,13 @@ class SoftActorCriticBase:
 
     def update(self, batch: Batch) -> dict[str, float]:
         """``utd_ratio`` critic steps on consecutive minibatches of ``batch`` (its size must be a
-        multiple of utd_ratio), then one actor (and temperature) step on the last minibatch."""
+        multiple of utd_ratio), then one actor (and temperature) step on the last minibatch.
+
+        The actor's next-state outputs for the TD targets (a′ ~ π(·|s′), or log π(·|s′)) come
+        from one pass over all minibatches: the actor does not change during the critic steps.
+        """
         n = len(batch.rewards) // self.cfg.utd_ratio
-        with torch.no_grad():  # the actor does not change during the critic steps: one pass
+        with torch.no_grad():
             next_policy = self._next_policy(batch.next_observations)
         metrics: dict[str, Tensor | float] = {}
         for i in range(self.cfg.utd_ratio):
