@@ -177,17 +177,38 @@ class FusedAdam(torch.optim.Adam):
     * groups with equal hyperparameters share one kernel call;
     * parameters with the same step count share one counter tensor, so counting a step is one
       ``add_`` rather than one per tensor (a parameter left without a gradient gets its own
-      counter back before the others move on).
+      counter back before the others move on);
+    * the kernel calls' tensor lists are built once and reused while the same parameters have
+      gradients and the same groups share hyperparameters (learning rates are read at every
+      step, so a schedule costs nothing). State is changed through the optimizer only:
+      ``step``, ``load_state_dict`` or ``add_param_group``.
 
     A step that creates state (the first one, or a parameter's first gradient) is Adam's own.
     Plain Adam only: no AMSGrad, weight decay, maximize or tensor learning rates.
     """
 
     def __init__(self, params, lr: float):
+        self._plan: tuple[tuple, list] | None = None
         super().__init__(params, lr=lr, fused=True)
         for g in self.param_groups:
             if g["weight_decay"] or g["amsgrad"] or g["maximize"] or torch.is_tensor(g["lr"]):
                 raise ValueError("FusedAdam is plain Adam: no weight decay, AMSGrad, maximize")
+
+    def add_param_group(self, param_group: dict) -> None:
+        self._plan = None
+        super().add_param_group(param_group)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._plan = None
+        super().load_state_dict(state_dict)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        if not set_to_none:
+            return super().zero_grad(set_to_none=False)
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
+        return None
 
     def _counters(self, group: dict) -> tuple[list[Tensor], list[Tensor]] | None:
         """The group's parameters with a gradient and their step counters, one tensor shared by
@@ -207,43 +228,66 @@ class FusedAdam(torch.optim.Adam):
                 s["step"] = shared.setdefault(float(s["step"]), s["step"])
         return params, [s["step"] for s in states]
 
+    def _signature(self) -> tuple:
+        """What the kernel calls' tensor lists depend on: which parameters have gradients and
+        which groups share hyperparameters (not the values, so an lr schedule keeps the plan)."""
+        hypers = [(g["lr"], *g["betas"], g["eps"]) for g in self.param_groups]
+        grads = tuple(p.grad is not None for g in self.param_groups for p in g["params"])
+        return grads, tuple(hypers.index(h) for h in hypers)
+
+    def _build_plan(self) -> list | None:
+        """One entry per kernel call: (the group whose hyperparameters it uses, params, exp_avgs,
+        exp_avg_sqs, step counters, the distinct counters); None when some state is missing."""
+        calls: dict[int, tuple] = {}
+        _, pattern = self._signature()
+        for index, group in enumerate(self.param_groups):
+            found = self._counters(group)
+            if found is None:
+                return None
+            params, counters = found
+            call = calls.setdefault(pattern[index], (pattern[index], [], [], [], [], []))
+            call[1].extend(params)
+            call[2].extend(self.state[p]["exp_avg"] for p in params)
+            call[3].extend(self.state[p]["exp_avg_sq"] for p in params)
+            call[4].extend(counters)
+        plan = []
+        for rep, params, avgs, sqs, counters, _ in calls.values():
+            if params:
+                distinct = list({id(c): c for c in counters}.values())
+                plan.append((rep, params, avgs, sqs, counters, distinct))
+        return plan
+
     @torch.no_grad()
     def step(self, closure=None):
         if closure is not None:
             raise ValueError("FusedAdam.step takes no closure")
-        calls: dict[tuple[float, float, float, float], dict[str, list[Tensor]]] = {}
-        for group in self.param_groups:
-            found = self._counters(group)
-            if found is None:  # a first step: Adam creates the state, counting per tensor
+        signature = self._signature()
+        if self._plan is None or self._plan[0] != signature:
+            plan = self._build_plan()
+            if plan is None:  # a first step: Adam creates the state, counting per tensor
+                self._plan = None
                 for state in self.state.values():
                     if "step" in state:
                         state["step"] = state["step"].clone()
                 return super().step()
-            params, counters = found
-            key = (group["lr"], *group["betas"], group["eps"])
-            call = calls.setdefault(key, {k: [] for k in ("params", "avgs", "sqs", "counters")})
-            call["params"] += params
-            call["avgs"] += [self.state[p]["exp_avg"] for p in params]
-            call["sqs"] += [self.state[p]["exp_avg_sq"] for p in params]
-            call["counters"] += counters
-        for (lr, beta1, beta2, eps), call in calls.items():
-            if not call["params"]:
-                continue
-            for counter in {id(c): c for c in call["counters"]}.values():
+            self._plan = (signature, plan)
+        for rep, params, avgs, sqs, counters, distinct in self._plan[1]:
+            group = self.param_groups[rep]
+            for counter in distinct:
                 counter.add_(1)
             torch._fused_adam_(
-                call["params"],
-                [p.grad for p in call["params"]],
-                call["avgs"],
-                call["sqs"],
+                params,
+                [p.grad for p in params],
+                avgs,
+                sqs,
                 [],
-                call["counters"],
+                counters,
                 amsgrad=False,
-                lr=lr,
-                beta1=beta1,
-                beta2=beta2,
+                lr=group["lr"],
+                beta1=group["betas"][0],
+                beta2=group["betas"][1],
                 weight_decay=0.0,
-                eps=eps,
+                eps=group["eps"],
                 maximize=False,
                 grad_scale=None,
                 found_inf=None,
