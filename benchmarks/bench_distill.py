@@ -28,6 +28,7 @@ from maq.macro.distill import ensure_distilled, window_data
 from maq.macro.fit import WindowData
 from maq.macro.prior import CodePrior, prior_loss
 from maq.macro.vqvae import VQVAE, ActionDecoder, vqvae_loss
+from maq.seeding import configure_cpu_process
 from maq.spec import RunSpec
 
 
@@ -81,6 +82,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300, help="timed steps per model")
     parser.add_argument("--no-full", action="store_true", help="skip the full distillation")
     args = parser.parse_args()
+    configure_cpu_process()  # as maq's commands do (maq.cli)
     torch.set_num_threads(args.threads)
     results: dict = {"threads": args.threads, "load_before": os.getloadavg()}
     with tempfile.TemporaryDirectory() as tmp:

@@ -28,7 +28,7 @@ import torch
 from maq.agents.iql import IQL
 from maq.buffers import ReplayBuffer, batch_to_torch
 from maq.nn import mlp
-from maq.seeding import torch_threads
+from maq.seeding import configure_cpu_process, torch_threads
 from maq.train.offline_presets import PRESETS
 
 S, A, K = 39, 28, 16  # door-human-v1, (L, K) = (9, 16)
@@ -104,6 +104,7 @@ def main() -> None:
     parser.add_argument("--variants", action="store_true", help="also unfused twin Q / Adam")
     parser.add_argument("--compile", action="store_true", help="also torch.compile the losses")
     args = parser.parse_args()
+    configure_cpu_process()  # as maq's commands do (maq.cli)
     variants = ["default"] + (["separate_q", "unfused_adam"] if args.variants else [])
     variants += ["compile"] if args.compile else []
     print(f"load average before: {os.getloadavg()}")

@@ -18,6 +18,7 @@ import torch
 
 from maq.data.resolve import resolve_datasets
 from maq.macro.distill import ensure_distilled
+from maq.seeding import configure_cpu_process
 from maq.spec import RunSpec
 
 COLUMNS = (
@@ -63,6 +64,7 @@ def main() -> None:
     parser.add_argument("--preset", default="paper")
     parser.add_argument("--grid", nargs="+", default=["9,16", "9,8", "9,32", "3,16", "1,16"])
     args = parser.parse_args()
+    configure_cpu_process()  # as maq's commands do (maq.cli)
     torch.set_num_threads(1)
     lines = ["| " + " | ".join(name for name, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for cell in args.grid:

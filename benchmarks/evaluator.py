@@ -33,6 +33,7 @@ from maq.evaluation.metrics import (
 )
 from maq.evaluation.report import append_row, summarize
 from maq.rollout import episode_seed, run_episode
+from maq.seeding import configure_cpu_process
 
 
 class TanhLinearPolicy:
@@ -94,6 +95,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
+    configure_cpu_process()  # as maq's commands do (maq.cli)
     torch.set_num_threads(1)
     task = get_task("door-human-v1")
     with tempfile.TemporaryDirectory() as tmp:

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from maq.seeding import configure_cpu_process
+
 
 def bare_rate(steps: int) -> float:
     from maq.envs import make_env
@@ -51,6 +53,7 @@ def main() -> None:
     parser.add_argument("--bare_steps", type=int, default=20_000)
     parser.add_argument("--root", default="", help="keep data and distillation here (reused)")
     args = parser.parse_args()
+    configure_cpu_process()  # as maq's commands do (maq.cli)
     torch.set_num_threads(1)
 
     from maq.spec import RunSpec

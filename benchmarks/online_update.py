@@ -23,6 +23,8 @@ import time
 
 import numpy as np
 
+from maq.seeding import configure_cpu_process
+
 
 def measure(utd: int, threads: int, compile_mode: str, warmup: int, repeats: int) -> dict:
 
@@ -84,6 +86,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--one", default="", help=argparse.SUPPRESS)  # child process
     args = parser.parse_args()
+    configure_cpu_process()  # as maq's commands do (maq.cli)
     if args.one:
         utd, threads, mode = args.one.split(",")
         print(json.dumps(measure(int(utd), int(threads), mode, args.warmup, args.repeats)))

@@ -124,8 +124,10 @@ def test_state_dict_round_trip_is_exact(index):
     assert torch.equal(agent.act(obs, deterministic=True), twin.act(obs, deterministic=True))
 
 
-def test_compiled_update_matches_eager(monkeypatch):
-    """The compile wiring (dynamo + AOT autograd over our modules, state_dict keys unchanged).
+@pytest.mark.parametrize("discrete", [False, True])
+def test_compiled_update_matches_eager(monkeypatch, discrete):
+    """The compile wiring: each loss's gradient as one torch.func.grad graph over our modules
+    (maq.nn.Gradients) equals autograd's; state_dict keys unchanged.
 
     Inductor's C++ codegen takes over a minute cold on a loaded CPU, so the test traces with the
     ``aot_eager`` backend unless MAQ_TEST_INDUCTOR=1 asks for the real one.
@@ -135,17 +137,24 @@ def test_compiled_update_matches_eager(monkeypatch):
 
     if os.environ.get("MAQ_TEST_INDUCTOR") != "1":
         monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="aot_eager"))
-    cfg = SACConfig(**SMALL, num_qs=4, utd_ratio=2)
-    eager = SAC(OBS, ACT, cfg, seed=0)
-    compiled = SAC(OBS, ACT, dataclasses.replace(cfg, compile="on"), seed=0)
+    if discrete:
+        cfg, make = DiscreteSACConfig(**SMALL, num_qs=3, utd_ratio=2), DiscreteSAC
+    else:
+        cfg, make = SACConfig(**SMALL, num_qs=4, utd_ratio=2), SAC
+    eager = make(OBS, K if discrete else ACT, cfg, seed=0)
+    compiled = make(OBS, K if discrete else ACT, dataclasses.replace(cfg, compile="on"), seed=0)
     assert compiled.compiled and not eager.compiled
     assert compiled.state_dict().keys() == eager.state_dict().keys()
     for seed in range(3):
-        batch = _batch(12, False, seed=seed)
+        batch = _batch(12, discrete, seed=seed)
         a, b = eager.update(batch), compiled.update(batch)
         assert a.keys() == b.keys()
         for k in a:
             assert a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-5), k
+    for module in ("actor", "critic", "target_critic"):
+        pairs = zip(*(getattr(x, module).parameters() for x in (eager, compiled)), strict=True)
+        for p, q in pairs:
+            assert torch.allclose(p, q, atol=1e-6), module
 
 
 @pytest.mark.parametrize("index", [0, 1])

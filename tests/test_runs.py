@@ -132,3 +132,26 @@ def test_torch_threads_restores_and_honours_the_override(monkeypatch) -> None:
     with pytest.raises(MaqError, match="MAQ_NUM_THREADS"), torch_threads(1):
         pass
     assert torch.get_num_threads() == before
+
+
+def test_configure_cpu_process_reaches_torch_pool_threads() -> None:
+    # A fresh process, as maq's commands start: after configure_cpu_process, the flush-denormal
+    # flag of torch_threads holds in every OpenMP thread, not only the main one (with two
+    # threads and no configure, the worker's half of y * 2 keeps its denormal bits).
+    import subprocess
+    import sys
+
+    code = """
+import torch
+from maq.seeding import configure_cpu_process, torch_threads
+done = configure_cpu_process()
+torch.ones(4_000_000).mul_(2)  # the pool starts here
+with torch_threads(2):
+    y = torch.full((1_000_000,), 1 << 20, dtype=torch.int32).view(torch.float32)  # denormals
+    print(done["flush_denormal"], done["malloc"], int(((y * 2.0).view(torch.int32) != 0).sum()))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    flushed, malloc, left = out.stdout.split()
+    assert flushed == "True" and left == "0"
+    if sys.platform.startswith("linux"):
+        assert malloc == "True"  # glibc's mallopt took both thresholds

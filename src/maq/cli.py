@@ -14,6 +14,7 @@ from pathlib import Path
 
 from maq.errors import DatasetError, MaqError
 from maq.evaluation.evaluate import _add_evaluate
+from maq.seeding import configure_cpu_process
 from maq.sweep import _add_sweep
 
 
@@ -199,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MUJOCO_GL", "egl")
+    configure_cpu_process()  # before any torch work starts its thread pool
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)

@@ -1,10 +1,13 @@
-"""Explicit randomness: one ``seed_everything`` call per run, and RNG state for checkpoints."""
+"""Explicit randomness: one ``seed_everything`` call per run, and RNG state for checkpoints; the
+CPU thread and memory settings training runs with (``torch_threads``, ``configure_cpu_process``)."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import random
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -59,6 +62,42 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
+MMAP_THRESHOLD = 32 * 2**20
+"""Blocks up to this size come from the heap, not mmap (glibc's largest accepted value)."""
+TRIM_THRESHOLD = 256 * 2**20
+"""Free memory at the top of the heap is returned to the OS only above this size."""
+_configured: dict[str, bool] = {}
+
+
+def configure_cpu_process() -> dict[str, bool]:
+    """Process-wide CPU settings for maq's own commands and benchmarks, called first thing.
+
+    * Denormals are flushed in the main thread *before* torch's OpenMP pool starts: the flag is
+      per thread, and pool threads copy it from the main thread when they are created, so a
+      later ``torch.set_flush_denormal`` (as in :func:`torch_threads`) reaches only the main
+      thread. With denormal operands, the workers' half of a (10, 256, 256) ``bmm`` took 230 ms
+      instead of 1.1 ms (docs/benchmarks.md); Adam's second moments decay into that range.
+    * glibc malloc keeps blocks up to :data:`MMAP_THRESHOLD` in the heap and the heap's free top
+      up to :data:`TRIM_THRESHOLD`: PyTorch's CPU allocator caches nothing, so by default every
+      activation-sized tensor was an mmap/munmap pair with fresh page faults (RLPD: 123 faults and
+      6% of the time per env step). No-op where malloc is not glibc's.
+
+    Idempotent; returns what took effect. A library user's process is left alone unless it calls
+    this.
+    """
+    if not _configured:
+        _configured["flush_denormal"] = bool(torch.set_flush_denormal(True))
+        _configured["malloc"] = False
+        libc = ctypes.CDLL(None) if sys.platform.startswith("linux") else None
+        if hasattr(libc, "gnu_get_libc_version") and hasattr(libc, "mallopt"):
+            _configured["malloc"] = bool(
+                libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+                and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+            )
+    return dict(_configured)
+
+
 @contextlib.contextmanager
 def torch_threads(n: int) -> Iterator[None]:
     """Run a training loop with ``n`` torch CPU threads and denormals flushed to zero.
@@ -67,7 +106,8 @@ def torch_threads(n: int) -> Iterator[None]:
       shares the cores (data.md, docs/benchmarks.md), so every loop picks its count explicitly.
     * Denormals: Adam's second-moment estimates decay into the denormal range, where CPU float
       arithmetic is ~4× slower; a paper-preset distillation took twice as long without flushing
-      (docs/benchmarks.md). Flushing changes only values below ~1e-38.
+      (docs/benchmarks.md). Flushing changes only values below ~1e-38. This reaches the main
+      thread only; :func:`configure_cpu_process` at process start reaches torch's pool threads.
 
     ``MAQ_NUM_THREADS`` overrides ``n`` (the presets' 1 suits a shared machine; a lone run on a
     free multi-core machine is faster with more, and a sweep sets it to each run's CPU share).

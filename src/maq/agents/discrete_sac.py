@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from maq.agents.sac import SoftActorCriticBase, critic_loss, polyak_update, td_target
+from maq.agents.sac import SoftActorCriticBase, critic_loss, td_target
 from maq.buffers import Batch
 from maq.nn import EnsembleMLP, adam, compile_forward, mlp, use_compile
 
@@ -75,14 +75,14 @@ def soft_value(log_probs: Tensor, q: Tensor, alpha: float) -> Tensor:
 
 def discrete_actor_loss(
     log_probs: Tensor, q: Tensor, alpha: float, reduction: str
-) -> tuple[Tensor, dict[str, float]]:
+) -> tuple[Tensor, dict[str, Tensor]]:
     """mean_s Σ_a π(a|s)·[α·log π(a|s) − Q(s,a)] (Christodoulou eq. 12); ``q``: (E, B, K),
     reduced over critics by min (the release) or mean."""
     q_pi = q.mean(dim=0) if reduction == "mean" else q.min(dim=0).values
     probs = log_probs.exp()
     loss = (probs * (alpha * log_probs - q_pi)).sum(dim=-1).mean()
     entropy = -(probs * log_probs).sum(dim=-1).mean()
-    return loss, {"actor_loss": loss.item(), "entropy": entropy.item(), "alpha": alpha}
+    return loss, {"actor_loss": loss.detach(), "entropy": entropy.detach()}
 
 
 # ---- learner ---------------------------------------------------------------------------------
@@ -120,9 +120,9 @@ class DiscreteSAC(SoftActorCriticBase):
         self.generator = torch.Generator(self.device).manual_seed(seed)
         self.num_updates = 0
         self.compiled = use_compile(cfg.compile, self.device)
-        if self.compiled:
-            for module in (self.actor, self.critic, self.target_critic):
-                compile_forward(module)
+        if self.compiled:  # acting and log π(·|s'); the losses compile as a whole
+            compile_forward(self.actor)
+        self._init_gradients()
 
     # ---- acting ----
     def log_probs(self, obs: Tensor) -> Tensor:
@@ -143,34 +143,28 @@ class DiscreteSAC(SoftActorCriticBase):
         """log π(·|s') for the exact soft value of the TD targets: ((N, K),)."""
         return (self.log_probs(next_observations),)
 
-    def _critic_step(self, b: Batch, next_policy: tuple[Tensor]) -> dict[str, Tensor]:
+    def _critic_loss(
+        self, b: Batch, next_policy: tuple[Tensor], subset: Tensor
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         cfg = self.cfg
         with torch.no_grad():
-            subset = torch.randperm(cfg.num_qs, generator=self.generator, device=self.device)[
-                : cfg.num_min_qs
-            ]
             next_q = self.target_critic(b.next_observations, subset).min(dim=0).values  # (B, K)
             next_v = soft_value(next_policy[0], next_q, cfg.alpha)
             target_q = td_target(b.rewards, b.masks, cfg.discount, next_v)
         q_all = self.critic(b.observations)  # (E, B, K)
         index = b.actions.long().view(1, -1, 1).expand(q_all.shape[0], -1, 1)
         q = q_all.gather(-1, index).squeeze(-1)  # (E, B)
-        loss, metrics = critic_loss(q, target_q)
-        self.critic_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.critic_opt.step()
-        self.num_updates += 1
-        if self.num_updates % cfg.target_update_period == 0:
-            polyak_update(self.target_critic, self.critic, cfg.polyak_tau)
-        return metrics
+        return critic_loss(q, target_q)
 
-    def _actor_step(self, b: Batch) -> dict[str, float]:
+    def _actor_loss(self, b: Batch) -> tuple[Tensor, dict[str, Tensor]]:
         with torch.no_grad():  # critics frozen for the actor step (``RLPDMAQ.py``)
             q = self.critic(b.observations)
-        loss, metrics = discrete_actor_loss(
-            self.log_probs(b.observations), q, self.cfg.alpha, self.cfg.actor_q_reduction
+        cfg = self.cfg
+        return discrete_actor_loss(
+            self.log_probs(b.observations), q, cfg.alpha, cfg.actor_q_reduction
         )
-        self.actor_opt.zero_grad(set_to_none=True)
-        loss.backward()
+
+    def _actor_step(self, b: Batch) -> dict[str, Tensor | float]:
+        metrics = self._actor_gradients(b)
         self.actor_opt.step()
-        return metrics
+        return {**metrics, "alpha": self.cfg.alpha}

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from maq.agents.sac import polyak_update
 from maq.buffers import Batch
-from maq.nn import EnsembleMLP, adam, mlp, use_compile
+from maq.nn import EnsembleMLP, Gradients, adam, mlp, use_compile
 
 ACTORS = ("gaussian", "categorical")
 
@@ -67,9 +67,10 @@ class IQLConfig:
     log_std_max: float = 2.0
     """Clamp of the Gaussian actor's log-std parameter (CORL's ``LOG_STD_MIN/MAX``)."""
     compile: str = "auto"
-    """torch.compile :meth:`IQL.losses`, forward and backward (maq.nn.COMPILE_MODES): ``auto``
-    where a compiler exists. ≈16% more updates per CPU-second for IQL and MAQ+IQL, for 20-50 s of
-    compilation at start (docs/benchmarks.md); ``smoke`` presets turn it off."""
+    """torch.compile the gradient of :meth:`IQL.losses`, forward and backward in one graph
+    (maq.nn.COMPILE_MODES, maq.nn.Gradients): ``auto`` where a compiler exists. ≈40% more
+    updates/s for IQL than eager at 2 threads, for a few seconds of compilation at start
+    (docs/benchmarks.md); ``smoke`` presets turn it off."""
 
 
 # --- losses (each returns (loss, metrics)) -------------------------------------------------------
@@ -143,19 +144,6 @@ class IQLNetworks(nn.Module):
         self.register_buffer("obs_std", torch.ones(obs_dim))
 
 
-class _LossModule(nn.Module):
-    """``IQL.losses`` as a module over the learner's networks, so ``torch.func.functional_call``
-    can differentiate it with respect to their parameters (``nets.<name>``)."""
-
-    def __init__(self, learner: IQL):
-        super().__init__()
-        self.nets = learner.nets
-        self._losses = learner.losses  # a bound method, not a submodule
-
-    def forward(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
-        return self._losses(batch)
-
-
 class IQL:
     """The learner: ``update(batch) -> metrics`` and ``act(obs)``; no env, file or logger access.
 
@@ -194,15 +182,7 @@ class IQL:
         self.generator = torch.Generator(self.device).manual_seed(seed)
         self.num_updates = 0
         self.compiled = use_compile(cfg.compile, self.device)
-        self._grad_params = {f"nets.{k}": p for k, p in self.nets.named_parameters()}
-        self._grads = None
-        if self.compiled:  # one compiled forward-and-backward graph, no autograd engine
-            loss_module = _LossModule(self)
-            grads = torch.func.grad(
-                lambda params, batch: torch.func.functional_call(loss_module, params, (batch,)),
-                has_aux=True,
-            )
-            self._grads = torch.compile(grads, dynamic=False)
+        self._gradients = Gradients(self.nets, self.losses, self.compiled)
 
     def set_state_statistics(self, mean: np.ndarray, std: np.ndarray) -> None:
         """States are normalized as (s − mean) / std inside every network input."""
@@ -271,24 +251,15 @@ class IQL:
     def update(self, batch: Batch) -> dict[str, float]:
         """One gradient step on V, Q and π together, then the target twin-Q's Polyak update.
 
-        Compiled: the gradients come from one torch.compile'd ``torch.func.grad`` of
-        :meth:`losses` (≈12% more updates/s than compiling the losses and calling
-        ``backward``, docs/benchmarks.md); eager: ``losses(batch).backward()``. Both give the same
-        gradients up to float rounding (tests/test_agents_iql.py).
+        Compiled (``cfg.compile``), the gradients of :meth:`losses` come from one compiled
+        ``torch.func.grad`` graph (:class:`maq.nn.Gradients`); eager, from autograd. Both give the
+        same gradients up to float rounding (tests/test_agents_iql.py).
         """
         cfg = self.cfg
         self.optimizer.param_groups[2]["lr"] = cosine_lr(
             cfg.actor_lr, self.num_updates, cfg.actor_cosine_steps
         )
-        self.optimizer.zero_grad(set_to_none=True)
-        if self._grads is not None:
-            params = {name: p.detach() for name, p in self._grad_params.items()}
-            grads, metrics = self._grads(params, batch)
-            for name, p in self._grad_params.items():
-                p.grad = grads[name]
-        else:
-            loss, metrics = self.losses(batch)
-            loss.backward()
+        metrics = self._gradients(batch)  # into .grad (maq.nn.Gradients)
         if cfg.max_grad_norm > 0:
             metrics["grad_norm"] = nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
         self.optimizer.step()
