@@ -6,7 +6,7 @@
 One "update" is what an offline iteration of maq.train.offline costs: a uniform minibatch from a
 ReplayBuffer of door-sized transitions (S=39, A=28, K=16), ``batch_to_torch`` and
 ``IQL.update``, with the paper learner configs. The ``default`` variant is eager
-(``compile="off"``); ``--compile`` adds the compiled losses (``IQLConfig.compile``, the paper
+(``compile="off"``); ``--compile`` adds the compiled gradient (``IQLConfig.compile``, the paper
 presets' ``auto``; compiled on the first update, so the compile time shows in the warm-up
 column); ``--variants`` adds the twin Q as two separate MLPs (instead of the fused
 maq.nn.EnsembleMLP) and Adam without ``fused=True``. Prints the load average before and after:
@@ -27,7 +27,7 @@ import torch
 
 from maq.agents.iql import IQL
 from maq.buffers import ReplayBuffer, batch_to_torch
-from maq.nn import mlp
+from maq.nn import Gradients, mlp
 from maq.seeding import configure_cpu_process, torch_threads
 from maq.train.offline_presets import PRESETS
 
@@ -65,6 +65,7 @@ def make_agent(family: str, variant: str) -> IQL:
             [{"params": g, "lr": 3e-4} for g in groups], fused=variant == "separate_q"
         )
         agent.params = [p for g in groups for p in g]
+        agent._gradients = Gradients(n, agent.losses, agent.compiled)  # over the new modules
     return agent
 
 
@@ -102,7 +103,7 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=300)
     parser.add_argument("--families", nargs="+", default=["iql", "maq_iql"])
     parser.add_argument("--variants", action="store_true", help="also unfused twin Q / Adam")
-    parser.add_argument("--compile", action="store_true", help="also torch.compile the losses")
+    parser.add_argument("--compile", action="store_true", help="also the compiled gradient")
     args = parser.parse_args()
     configure_cpu_process()  # as maq's commands do (maq.cli)
     variants = ["default"] + (["separate_q", "unfused_adam"] if args.variants else [])

@@ -7,7 +7,7 @@ offline-to-online IQL (reference-spec §7); MAQ+IQL is the same learner over the
 distilled VQ-VAE, with Q(s, one-hot z) and a categorical policy pulled towards the distilled prior
 by 0.5·KL(prior ‖ π) (reference-spec §8.3-8.5).
 
-One backward pass over ``v_loss + q_loss + actor_loss (+ kl)`` updates all networks: V, Q and π
+One gradient of ``v_loss + q_loss + actor_loss (+ kl)`` updates all networks: V, Q and π
 have disjoint parameters and every cross-term is detached, so this equals the release's separate
 optimizer steps (IQL) and its single summed loss (MAQ+IQL, whose grad-norm clip spans all heads).
 States are normalized inside the agent with the train split's statistics, which live in its
