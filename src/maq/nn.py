@@ -187,7 +187,7 @@ class Gradients:
     Only ``module``'s parameters get gradients: every other tensor the loss reads (target
     critics, the critics inside an actor loss, a frozen prior) is a constant, so no module has to
     be frozen around the call. Compiled: one ``torch.compile``'d ``torch.func.grad`` graph, the
-    forward and backward passes together without the autograd engine (IQL +15%, RLPD −8% per env
+    forward and backward passes together without the autograd engine (IQL +15%, RLPD −13% per env
     step against compiled forwards and ``backward()``, docs/benchmarks.md); ``loss_fn`` must then
     be traceable (no ``.item()``, no ``torch.Generator`` draws: pass noise in as an argument).
     Eager: ``torch.autograd.grad``. Both give the same gradients up to float rounding.
