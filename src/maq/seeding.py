@@ -76,12 +76,13 @@ def configure_cpu_process() -> dict[str, bool]:
     * Denormals are flushed in the main thread *before* torch's OpenMP pool starts: the flag is
       per thread, and pool threads copy it from the main thread when they are created, so a
       later ``torch.set_flush_denormal`` (as in :func:`torch_threads`) reaches only the main
-      thread. With denormal operands, the workers' half of a (10, 256, 256) ``bmm`` took 230 ms
+      thread. With denormal operands, a (10, 256, 256) ``bmm`` on 2 threads took 224–231 ms
       instead of 1.1 ms (docs/benchmarks.md); Adam's second moments decay into that range.
     * glibc malloc keeps blocks up to :data:`MMAP_THRESHOLD` in the heap and the heap's free top
-      up to :data:`TRIM_THRESHOLD`: PyTorch's CPU allocator caches nothing, so by default every
-      activation-sized tensor was an mmap/munmap pair with fresh page faults (RLPD: 123 faults and
-      6% of the time per env step). No-op where malloc is not glibc's.
+      up to :data:`TRIM_THRESHOLD`: PyTorch's CPU allocator caches nothing, so by default
+      activation-sized tensors came and went as mmap/munmap pairs with fresh page faults (RLPD:
+      123–145 faults per env step, 0.1 with these; the time stayed within the benchmark's
+      noise). No-op where malloc is not glibc's.
 
     Idempotent; returns what took effect. A library user's process is left alone unless it calls
     this.
@@ -111,7 +112,8 @@ def torch_threads(n: int) -> Iterator[None]:
 
     ``MAQ_NUM_THREADS`` overrides ``n`` (the presets' 1 suits a shared machine; a lone run on a
     free multi-core machine is faster with more, and a sweep sets it to each run's CPU share).
-    Both settings are restored afterwards.
+    Both settings are restored afterwards (flushing stays on where :func:`configure_cpu_process`
+    turned it on).
     """
     before = torch.get_num_threads()
     override = os.environ.get("MAQ_NUM_THREADS", "")
@@ -125,6 +127,6 @@ def torch_threads(n: int) -> Iterator[None]:
     torch.set_flush_denormal(True)
     try:
         yield
-    finally:
-        torch.set_flush_denormal(False)
+    finally:  # a process configured by configure_cpu_process keeps flushing
+        torch.set_flush_denormal(_configured.get("flush_denormal", False))
         torch.set_num_threads(before)
