@@ -86,6 +86,8 @@ def test_bad_inputs_are_refused_with_a_reason():
         EnsembleKernels(EnsembleMLP(2, 4, (8,), 1, layer_norm=False))
     with pytest.raises(ValueError, match="output width of 1"):
         EnsembleKernels(EnsembleMLP(2, 4, (8,), 3, layer_norm=True))
+    with pytest.raises(ValueError, match="1 to 16 hidden layers"):
+        EnsembleKernels(EnsembleMLP(2, 4, (2,) * 17, 1, layer_norm=True))
 
 
 def test_build_is_cached_and_a_missing_compiler_is_reported(tmp_path):

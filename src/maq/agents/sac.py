@@ -75,7 +75,7 @@ class SACConfig:
     ~2.5× faster updates on a CPU (docs/benchmarks.md), results equal up to float rounding."""
     native_critic: bool = True
     """When compiling on a CPU, the LayerNorm critics' loss gradient runs in maq's C kernels
-    (maq.native: one member per thread, ≈13% faster RLPD env steps) instead of TorchInductor's;
+    (maq.native: one member per thread, 9–18% faster RLPD env steps) instead of TorchInductor's;
     results equal up to float rounding. Falls back, with a warning, where they cannot be built."""
 
 

@@ -4,7 +4,7 @@
 per thread from start to end: the squared-error loss's gradient for every parameter, and Q of
 chosen members. A member's activations then stay in its core's L2 cache between the matrix
 products and the LayerNorm passes; TorchInductor's graph streams all members through L3 at
-every pass. RLPD's env step at UTD 20 on 2 threads: 153–159 → 135–137 ms (docs/benchmarks.md).
+every pass. RLPD's env step at UTD 20 on 2 threads: 157–173 → 136–152 ms (docs/benchmarks.md).
 Gradients equal autograd's to float rounding and do not depend on the thread count.
 
 The matrix products are BLAS ``sgemm_`` from the MKL inside ``libtorch_cpu`` (Linux x86-64 torch
@@ -36,8 +36,8 @@ FLAGS = (
     "-shared",
     "-fPIC",
     "-std=c11",
-    # Several accumulators for the row sums (reassociation), as torch's own kernels use; no
-    # other fast-math (NaN and infinity stay IEEE).
+    # Several accumulators for the row sums (reassociation: float rounding may differ from a
+    # sequential sum); no other fast-math, so NaN and infinity stay IEEE.
     "-funroll-loops",
     "-fvariable-expansion-in-unroller",
     "-fassociative-math",
@@ -47,6 +47,8 @@ FLAGS = (
 )
 EPS = 1e-5
 """torch.nn.functional.layer_norm's default, which maq.nn.EnsembleMLP uses."""
+MAX_HIDDEN = 16
+"""ensemble.c's MAX_LAYERS."""
 
 
 class NativeUnavailable(RuntimeError):
@@ -111,7 +113,10 @@ def build(cc: str | None = None, cache: Path | None = None) -> Path:
     cmd = [cc, *FLAGS, str(SOURCE), "-o", str(tmp), f"-L{lib_dir}", "-ltorch_cpu"]
     cmd += [f"-Wl,-rpath,{lib_dir}", "-lm"]
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        except (OSError, subprocess.SubprocessError) as err:
+            raise NativeUnavailable(f"{cc} did not compile {SOURCE.name}: {err}") from None
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise NativeUnavailable(f"{cc} failed to compile {SOURCE.name}: {last}")
@@ -166,6 +171,8 @@ class EnsembleKernels:
             raise ValueError("EnsembleKernels runs float32 ensembles on the CPU")
         if ensemble.weights[-1].shape[-1] != 1:
             raise ValueError("EnsembleKernels needs an output width of 1")
+        if not 1 <= len(ensemble.weights) - 1 <= MAX_HIDDEN:
+            raise ValueError(f"EnsembleKernels takes 1 to {MAX_HIDDEN} hidden layers")
         self.lib = library()
         self.ensemble = ensemble
         self.num_hidden = len(ensemble.weights) - 1
