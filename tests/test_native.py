@@ -55,8 +55,13 @@ def test_q_of_chosen_members_matches_the_forward_pass():
     ens = _ensemble(4, 6, (16, 16))
     x = torch.randn(11, 6)
     members = torch.tensor([3, 0])
-    got = EnsembleKernels(ens).q(x, members)
+    kernels = EnsembleKernels(ens)
+    got = kernels.q(x, members)
     torch.testing.assert_close(got, ens(x, members).squeeze(-1).detach(), rtol=1e-5, atol=1e-5)
+    ens.weights[1].data = 2 * ens.weights[1].data  # new storage: the kernels follow it
+    moved = kernels.q(x, members)
+    assert not torch.allclose(moved, got)
+    torch.testing.assert_close(moved, ens(x, members).squeeze(-1).detach(), rtol=1e-5, atol=1e-5)
 
 
 def test_result_does_not_depend_on_the_thread_count():

@@ -179,19 +179,32 @@ class EnsembleKernels:
         widths = [ensemble.weights[0].shape[1]] + [w.shape[2] for w in ensemble.weights]
         self.dims = torch.tensor(widths, dtype=torch.int64)
         self._work = torch.empty(0)
+        self._per_thread: dict[int, int] = {}
+        self._params = [p for group in self._groups() for p in group]
+        self._addresses: tuple[int, ...] = ()
+        self._arrays: tuple[ctypes.Array, ...] = ()
 
     def _scratch(self, batch: int) -> tuple[int, int, int]:
         """(pointer, floats per thread, threads) of a scratch buffer for this call."""
         threads = torch.get_num_threads()
-        per = self.lib.maq_workspace_floats(batch, self.num_hidden, self.dims.data_ptr())
+        per = self._per_thread.get(batch)
+        if per is None:
+            per = self.lib.maq_workspace_floats(batch, self.num_hidden, self.dims.data_ptr())
+            self._per_thread[batch] = per
         if self._work.numel() < threads * per:
             self._work = torch.empty(threads * per)
         return self._work.data_ptr(), per, threads
 
     def _parameters(self) -> tuple[ctypes.Array, ...]:
-        if not all(p.is_contiguous() for p in self.ensemble.parameters()):
-            raise ValueError("EnsembleKernels needs contiguous parameters")
-        return tuple(_pointers(list(group)) for group in self._groups())
+        """Pointer arrays of weights, biases, LayerNorm scales and shifts, rebuilt only when a
+        parameter's storage moved."""
+        addresses = tuple(p.data_ptr() for p in self._params)
+        if addresses != self._addresses:
+            if not all(p.is_contiguous() for p in self._params):
+                raise ValueError("EnsembleKernels needs contiguous parameters")
+            self._arrays = tuple(_pointers(list(group)) for group in self._groups())
+            self._addresses = addresses
+        return self._arrays
 
     def _inputs(self, x: Tensor) -> Tensor:
         if x.dim() != 2 or x.shape[1] != self.dims[0] or x.dtype != torch.float32:
