@@ -145,6 +145,8 @@ class SoftActorCriticBase:
     _modules: tuple[str, ...] = ("actor", "critic", "target_critic")
     _optimizers: tuple[str, ...] = ("actor_opt", "critic_opt")
     _tensors: tuple[str, ...] = ()
+    native = False
+    """Whether the critic gradient comes from maq.native's kernels (set by SAC)."""
 
     def update(self, batch: Batch) -> dict[str, float]:
         """``utd_ratio`` critic steps on consecutive minibatches of ``batch`` (its size must be a

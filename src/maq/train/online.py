@@ -175,6 +175,7 @@ def _train(ctx: RunContext, rc: OnlineRunConfig) -> None:
             "primitive_steps": count.primitive_steps,
             "best_episode_reward": best,
             "compiled": learner.compiled,
+            "native_critic": learner.native,
         }
     )
 
