@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -102,6 +105,22 @@ def test_build_is_cached_and_a_missing_compiler_is_reported(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no temp file left behind
     with pytest.raises(NativeUnavailable, match="does not run"):
         native.build(cc=str(tmp_path / "no-such-cc"), cache=tmp_path)
+
+
+def test_concurrent_builds_leave_one_complete_library(tmp_path):
+    """Processes of a sweep may build at once: each compiles to its own temp file and renames."""
+    code = (
+        "import sys, ctypes; from pathlib import Path; from maq import native; "
+        "path = native.build(cache=Path(sys.argv[1])); "
+        "ctypes.CDLL(str(path)).maq_workspace_floats; print(path)"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE)
+        for _ in range(3)
+    ]
+    paths = {p.communicate(timeout=300)[0].decode().strip() for p in procs}
+    assert all(p.returncode == 0 for p in procs)
+    assert len(paths) == 1 and [f.name for f in tmp_path.iterdir()] == [Path(paths.pop()).name]
 
 
 def test_sac_routes_its_critic_gradient_through_the_kernels(monkeypatch):

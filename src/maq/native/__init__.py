@@ -5,7 +5,9 @@ per thread from start to end: the squared-error loss's gradient for every parame
 chosen members. A member's activations then stay in its core's L2 cache between the matrix
 products and the LayerNorm passes; TorchInductor's graph streams all members through L3 at
 every pass. RLPD's env step at UTD 20 on 2 threads: 157–173 → 136–152 ms (docs/benchmarks.md).
-Gradients equal autograd's to float rounding and do not depend on the thread count.
+Gradients equal autograd's to float rounding and do not depend on the thread count. At most E
+threads work (one member each): with more cores than members, TorchInductor's graph
+(``SACConfig.native_critic = False``) may be faster; that was not measured here (2 cores).
 
 The matrix products are BLAS ``sgemm_`` from the MKL inside ``libtorch_cpu`` (Linux x86-64 torch
 wheels), so nothing else is installed. The library is compiled once per source, compiler, torch
