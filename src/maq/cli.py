@@ -54,7 +54,13 @@ def _cmd_gen_data(args: argparse.Namespace) -> int:
 
     data_dir = Path(args.data_dir) if args.data_dir else data_dir_from_env()
     train, test = generate_dataset(
-        args.env, args.seed, Path(args.out_dir), args.source, data_dir, args.train_ratio
+        args.env,
+        args.seed,
+        Path(args.out_dir),
+        args.source,
+        data_dir,
+        args.train_ratio,
+        rebuild_qpos=args.rebuild_qpos,
     )
     print(f"wrote {train}\nwrote {test}")
     return 0
@@ -81,6 +87,12 @@ def _add_gen_data(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--train_ratio", type=float, default=0.9)
     p.add_argument("--out_dir", default="offline_data", help="where the .pkl files go")
+    p.add_argument(
+        "--rebuild_qpos",
+        action="store_true",
+        help="DAPG replay only: set the joints from each demo's first recorded observation "
+        "(tracks the recording closely; not D4RL's recipe) and write <env>_rebuiltqpos_… files",
+    )
     p.set_defaults(func=_cmd_gen_data)
 
 

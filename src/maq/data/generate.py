@@ -20,14 +20,17 @@ def generate_dataset(
     source: str | None = None,
     data_dir: Path | None = None,
     train_ratio: float = DEFAULT_TRAIN_RATIO,
+    rebuild_qpos: bool = False,
 ) -> tuple[Path, Path]:
     """Write ``<env>_{train,test}_seed<S>_ratio<r>.pkl``, each with a ``.json`` sidecar.
 
     The sidecar records the source, split order and counts. Synthetic data has ``synthetic`` in its
-    file names, in its sidecar and in every trajectory's ``infos``.
+    file names, in its sidecar and in every trajectory's ``infos``. ``rebuild_qpos`` (DAPG replay
+    only, maq.data.sources.replay_dapg) writes ``<env>_rebuiltqpos_…`` files, so the default
+    D4RL-recipe files are never replaced by them.
     """
     task = get_task(env_id)
-    used, trajs = load_source(task, source, data_dir, seed=seed)
+    used, trajs = load_source(task, source, data_dir, seed=seed, rebuild_from_obs=rebuild_qpos)
     check_trajectories(trajs, task.obs_dim, task.act_dim)
     train, test, order = split_train_test(trajs, seed, train_ratio)
     synthetic = used == "synthetic"
@@ -36,7 +39,8 @@ def generate_dataset(
         ("train", train, order[: len(train)]),
         ("test", test, order[len(train) :]),
     ):
-        path = out_dir / dataset_filename(task.name, part, seed, train_ratio, synthetic)
+        variant = "rebuiltqpos" if rebuild_qpos else ""
+        path = out_dir / dataset_filename(task.name, part, seed, train_ratio, synthetic, variant)
         save_trajectories(subset, path)
         atomic_write_json(
             path.with_suffix(".json"),
@@ -46,6 +50,9 @@ def generate_dataset(
                 "seed": seed,
                 "train_ratio": train_ratio,
                 "source": used,
+                "replay": "qpos rebuilt from the first recorded observation"
+                if rebuild_qpos
+                else None,
                 "human": not synthetic,
                 "note": "SYNTHETIC: DAPG expert rollouts with Gaussian noise, not human data"
                 if synthetic

@@ -39,9 +39,11 @@ def dataset_filename(
     seed: int,
     train_ratio: float = DEFAULT_TRAIN_RATIO,
     synthetic: bool = False,
+    variant: str = "",
 ) -> str:
-    """``<env>_{train,test}_seed<S>_ratio0.9.pkl``; synthetic data says so in its name."""
-    kind = "_synthetic" if synthetic else ""
+    """``<env>_{train,test}_seed<S>_ratio0.9.pkl``; synthetic data and other variants of the
+    data (``variant``, e.g. ``rebuiltqpos``) say so in their names."""
+    kind = ("_synthetic" if synthetic else "") + (f"_{variant}" if variant else "")
     return f"{env_id}{kind}_{part}_seed{seed}_ratio{train_ratio:g}.pkl"
 
 
