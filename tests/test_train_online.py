@@ -86,10 +86,36 @@ def test_same_seed_twice_gives_the_same_csv(spec_for, method):
     assert first == second
 
 
-@pytest.mark.parametrize("method", ["RLPD", "MAQ+DSAC", "SAC"])
+def _native_rlpd(monkeypatch) -> None:
+    """RLPD's smoke preset on the default CPU path: compiled, the critic gradient from
+    maq.native's kernels. ``torch.compile`` is the identity here (Inductor's compile time is
+    longer than the run; its graphs have their own tests): the native kernels do not use it."""
+    from maq import native
+    from maq.train import online_presets
+
+    try:
+        native.library()
+    except native.NativeUnavailable as err:
+        pytest.skip(f"maq.native unavailable: {err}")
+    monkeypatch.setattr(torch, "compile", lambda fn, **_: fn)
+    smoke = online_presets.PRESETS["rlpd"]["smoke"]
+    learner = dataclasses.replace(smoke.learner, compile="on")
+    monkeypatch.setitem(
+        online_presets.PRESETS["rlpd"], "smoke", dataclasses.replace(smoke, learner=learner)
+    )
+
+
+@pytest.mark.parametrize("method", ["RLPD", "RLPD/native", "MAQ+DSAC", "SAC"])
 def test_killed_run_resumes_to_the_uninterrupted_result(spec_for, method, monkeypatch):
-    reference_spec = spec_for(method, tag="whole")
+    native = method == "RLPD/native"
+    if native:
+        _native_rlpd(monkeypatch)
+        method = "RLPD"
+    tag = "_native" if native else ""  # runs of one module share a root: separate folders
+    reference_spec = spec_for(method, tag=f"whole{tag}")
     reference = _rows(_train(reference_spec), reference_spec)
+    done = json.loads((get_method(method).run_dir(reference_spec) / "done.json").read_text())
+    assert method == "SAC" or done["native_critic"] is native
     module = "maq.train.sb3_sac" if method == "SAC" else "maq.train.online"
     import importlib
 
@@ -103,7 +129,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(spec_for, method, monkey
             raise KeyboardInterrupt("killed")
         return real(*args, **kwargs)
 
-    spec = spec_for(method, tag="killed")
+    spec = spec_for(method, tag=f"killed{tag}")
     monkeypatch.setattr(mod, "evaluate_policy", crash_on_second)
     with pytest.raises(KeyboardInterrupt):
         _train(spec)
