@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import subprocess
 import sys
@@ -12,9 +13,9 @@ import pytest
 import torch
 
 from maq import native
-from maq.agents.sac import SAC, SACConfig
-from maq.native import EnsembleKernels, NativeUnavailable
-from maq.nn import EnsembleMLP
+from maq.agents.sac import SAC, SACConfig, polyak_update
+from maq.native import AdamStep, EnsembleKernels, NativeUnavailable
+from maq.nn import EnsembleMLP, adam
 from maq.seeding import torch_threads
 
 try:
@@ -79,6 +80,49 @@ def test_result_does_not_depend_on_the_thread_count():
             runs.append([*sums, *(p.grad.clone() for p in ens.parameters())])
     for a, b in zip(*runs, strict=True):
         assert torch.equal(a, b)
+
+
+def test_adam_and_polyak_in_the_kernel_match_the_optimizer():
+    """The fused update (each member's Adam and Polyak step right after its gradient) equals
+    FusedAdam.step() plus polyak_update, and leaves the optimizer's state as step() would."""
+    tau = 0.05
+    ens = _ensemble(3, 7, (32, 16))
+    twin, target = copy.deepcopy(ens), copy.deepcopy(ens)
+    twin_target = copy.deepcopy(target)
+    with torch.no_grad():
+        for p in target.parameters():
+            p.add_(0.1)
+        for p, q in zip(twin_target.parameters(), target.parameters(), strict=True):
+            p.copy_(q)
+    opt, twin_opt = adam(ens.parameters(), 1e-2), adam(twin.parameters(), 1e-2)
+    kernels, twin_kernels = EnsembleKernels(ens), EnsembleKernels(twin)
+    g = torch.Generator().manual_seed(3)
+    for step in range(4):
+        x, y = torch.randn(20, 7, generator=g), torch.randn(20, generator=g)
+        kernels.mse_grad(x, y)
+        opt.step()
+        polyak_update(target, ens, tau)
+        counted = twin_opt.begin_external_step(twin_kernels.parameters)
+        assert (counted is None) == (step == 0)  # the first step creates the state
+        if counted is None:
+            twin_kernels.mse_grad(x, y)
+            twin_opt.step()
+            polyak_update(twin_target, twin, tau)
+        else:
+            twin_kernels.mse_grad(x, y, AdamStep(**counted, target=twin_target, tau=tau))
+    pairs = [
+        *zip(ens.parameters(), twin.parameters(), strict=True),
+        *zip(target.parameters(), twin_target.parameters(), strict=True),
+    ]
+    for p, q in zip(ens.parameters(), twin.parameters(), strict=True):
+        a, b = opt.state[p], twin_opt.state[q]
+        assert float(a["step"]) == float(b["step"]) == 4.0
+        pairs += [(a["exp_avg"], b["exp_avg"]), (a["exp_avg_sq"], b["exp_avg_sq"])]
+    assert any(
+        not torch.equal(p, q) for p, q in zip(target.parameters(), ens.parameters(), strict=True)
+    )
+    for a, b in pairs:  # float rounding: ~1 ulp of values of order 1
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_bad_inputs_are_refused_with_a_reason():

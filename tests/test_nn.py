@@ -75,3 +75,25 @@ def test_rejects_options_it_does_not_implement():
     net = two_layer_net()
     with pytest.raises(ValueError, match="plain Adam"):
         FusedAdam([{"params": net.parameters(), "weight_decay": 0.1}], lr=1e-3)
+
+
+def test_external_step_counts_and_hands_over_the_state():
+    """maq.native applies Adam itself: the optimizer counts the step and keeps the state."""
+    torch.manual_seed(0)
+    a, b = torch.nn.Linear(3, 4), torch.nn.Linear(4, 2)
+    opt = FusedAdam([{"params": a.parameters()}, {"params": b.parameters(), "lr": 0.1}], lr=0.01)
+    params = list(a.parameters())
+    assert opt.begin_external_step(params) is None  # no state before a first step()
+    for p in [*a.parameters(), *b.parameters()]:
+        p.grad = torch.randn_like(p)
+    opt.step()
+    assert opt.begin_external_step(params[:1]) is None  # not a whole group
+    got = opt.begin_external_step(params[::-1])
+    assert got is not None and got["step"] == 2.0 and got["lr"] == 0.01
+    assert all(
+        m is opt.state[p]["exp_avg"] for m, p in zip(got["exp_avg"], params[::-1], strict=True)
+    )
+    assert all(float(opt.state[p]["step"]) == 2.0 for p in params)
+    assert all(float(opt.state[p]["step"]) == 1.0 for p in b.parameters())
+    opt.step()  # the next ordinary step continues the count
+    assert float(opt.state[params[0]]["step"]) == 3.0

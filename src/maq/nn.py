@@ -312,6 +312,38 @@ class FusedAdam(torch.optim.Adam):
         return plan
 
     @torch.no_grad()
+    def begin_external_step(self, params: list[Tensor]) -> dict | None:
+        """Count one step of ``params`` for a caller that applies Adam's update itself (maq.native
+        updates each critic while its gradients are in cache) and return what that needs:
+        ``exp_avg`` and ``exp_avg_sq`` in ``params``' order, ``lr``, ``betas``, ``eps`` and the new
+        ``step``. The state stays here, so state_dict and resuming are unchanged. None, counting
+        nothing, unless ``params`` are exactly one group's parameters with state (a first
+        ``step()`` creates it) and one step count between them."""
+        mine = [
+            g for g in self.param_groups if {id(p) for p in g["params"]} == {id(p) for p in params}
+        ]
+        if len(mine) != 1 or len(mine[0]["params"]) != len(params):
+            return None
+        states = [self.state.get(p, {}) for p in params]
+        if not all("step" in s for s in states):
+            return None
+        counters = list({id(s["step"]): s["step"] for s in states}.values())
+        counts = {float(c) for c in counters}
+        if len(counts) != 1:
+            return None
+        for counter in counters:
+            counter.add_(1)
+        group = mine[0]
+        return {
+            "exp_avg": [s["exp_avg"] for s in states],
+            "exp_avg_sq": [s["exp_avg_sq"] for s in states],
+            "lr": float(group["lr"]),
+            "betas": tuple(group["betas"]),
+            "eps": float(group["eps"]),
+            "step": counts.pop() + 1,
+        }
+
+    @torch.no_grad()
     def step(self, closure=None):
         if closure is not None:
             raise ValueError("FusedAdam.step takes no closure")

@@ -177,11 +177,19 @@ class SoftActorCriticBase:
         of ``num_min_qs`` target critics; then Adam, and Polyak every ``target_update_period``."""
         cfg = self.cfg
         subset = torch.randperm(cfg.num_qs, generator=self.generator, device=self.device)
-        metrics = self._critic_gradients(b, next_policy, subset[: cfg.num_min_qs])
-        self.critic_opt.step()
+        polyak = (self.num_updates + 1) % cfg.target_update_period == 0
+        metrics = self._critic_update(b, next_policy, subset[: cfg.num_min_qs], polyak)
         self.num_updates += 1
-        if self.num_updates % cfg.target_update_period == 0:
-            polyak_update(self.target_critic, self.critic, cfg.polyak_tau)
+        return metrics
+
+    def _critic_update(
+        self, b: Batch, next_policy: tuple[Tensor, ...], subset: Tensor, polyak: bool
+    ) -> dict[str, Tensor]:
+        """The critics' gradient, their Adam step and, when ``polyak``, the targets' step."""
+        metrics = self._critic_gradients(b, next_policy, subset)
+        self.critic_opt.step()
+        if polyak:
+            polyak_update(self.target_critic, self.critic, self.cfg.polyak_tau)
         return metrics
 
     def policy_state_dict(self) -> dict[str, Any]:
@@ -279,7 +287,6 @@ class SAC(SoftActorCriticBase):
             reason = f"maq.native is unavailable ({err}); the critics use TorchInductor's kernels"
             warnings.warn(reason, stacklevel=3)
             return False
-        self._critic_gradients = self._native_critic_gradients
         return True
 
     # ---- acting ----
@@ -326,16 +333,36 @@ class SAC(SoftActorCriticBase):
         q = self.critic(torch.cat([b.observations, b.actions], -1)).squeeze(-1)  # (E, B)
         return critic_loss(q, target_q)
 
-    @torch.no_grad()
-    def _native_critic_gradients(
-        self, b: Batch, next_policy: tuple[Tensor, Tensor], subset: Tensor
+    def _critic_update(
+        self, b: Batch, next_policy: tuple[Tensor, ...], subset: Tensor, polyak: bool
     ) -> dict[str, Tensor]:
-        """:meth:`_critic_loss`'s gradient and metrics from maq.native's kernels."""
+        if not self.native:
+            return super()._critic_update(b, next_policy, subset, polyak)
+        return self._native_critic_update(b, next_policy, subset, polyak)
+
+    @torch.no_grad()
+    def _native_critic_update(
+        self, b: Batch, next_policy: tuple[Tensor, ...], subset: Tensor, polyak: bool
+    ) -> dict[str, Tensor]:
+        """:meth:`_critic_update` in maq.native's kernels: the target Q of the subset, then the
+        critic loss's gradient with each member's Adam and Polyak step applied right after its
+        gradient (the optimizer keeps the state; its first step, which creates it, is its own)."""
+        from maq.native import AdamStep
+
         next_actions, next_log_probs = next_policy
         next_obs_act = torch.cat([b.next_observations, next_actions], -1)
         target_q = self._td_target(b, next_log_probs, self._native_target.q(next_obs_act, subset))
         obs_act = torch.cat([b.observations, b.actions], -1)
-        q_sum, sq_sum = self._native_critic.mse_grad(obs_act, target_q)
+        counted = self.critic_opt.begin_external_step(self._native_critic.parameters)
+        adam = None
+        if counted is not None:
+            target = self.target_critic if polyak else None
+            adam = AdamStep(**counted, target=target, tau=self.cfg.polyak_tau)
+        q_sum, sq_sum = self._native_critic.mse_grad(obs_act, target_q, adam)
+        if adam is None:
+            self.critic_opt.step()
+            if polyak:
+                polyak_update(self.target_critic, self.critic, self.cfg.polyak_tau)
         n = self.cfg.num_qs * len(target_q)
         return {"critic_loss": sq_sum.sum() / n, "q": q_sum.sum() / n}
 

@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import math
 import os
 import platform
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -128,6 +131,32 @@ def build(cc: str | None = None, cache: Path | None = None) -> Path:
     return out
 
 
+class _MaqAdam(ctypes.Structure):
+    """ensemble.c's MaqAdam."""
+
+    _fields_ = [(name, ctypes.c_void_p) for name in ("params", "exp_avg", "exp_avg_sq", "target")]
+    _fields_ += [
+        (name, ctypes.c_float)
+        for name in ("beta1", "beta2", "step_size", "bias_correction2_sqrt", "eps", "tau")
+    ]
+
+
+@dataclass
+class AdamStep:
+    """One Adam step (from :meth:`maq.nn.FusedAdam.begin_external_step`) and optionally one Polyak
+    step toward ``target`` for :meth:`EnsembleKernels.mse_grad` to apply to each member."""
+
+    exp_avg: list[Tensor]
+    exp_avg_sq: list[Tensor]
+    lr: float
+    betas: tuple[float, float]
+    eps: float
+    step: float
+    target: Any = None
+    """An EnsembleMLP shaped like the kernels' one: target ← target + tau·(params − target)."""
+    tau: float = 0.0
+
+
 def _bind(path: Path) -> ctypes.CDLL:
     lib = ctypes.CDLL(str(path))
     p, i64, f32, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_int
@@ -136,7 +165,7 @@ def _bind(path: Path) -> ctypes.CDLL:
     lib.maq_ensemble_q.restype = i32
     lib.maq_ensemble_q.argtypes = [i64, i64, i64] + [p] * 6 + [i64, p, p, p, i64, f32, i32]
     lib.maq_ensemble_mse_grad.restype = i32
-    lib.maq_ensemble_mse_grad.argtypes = [i64, i64, i64] + [p] * 14 + [i64, f32, i32]
+    lib.maq_ensemble_mse_grad.argtypes = [i64, i64, i64] + [p] * 14 + [i64, f32, i32, p]
     return lib
 
 
@@ -182,7 +211,7 @@ class EnsembleKernels:
         self.dims = torch.tensor(widths, dtype=torch.int64)
         self._work = torch.empty(0)
         self._per_thread: dict[int, int] = {}
-        self._params = [p for group in self._groups() for p in group]
+        self._params = [p for group in _groups(self.ensemble) for p in group]
         self._addresses: tuple[int, ...] = ()
         self._arrays: tuple[ctypes.Array, ...] = ()
 
@@ -204,7 +233,7 @@ class EnsembleKernels:
         if addresses != self._addresses:
             if not all(p.is_contiguous() for p in self._params):
                 raise ValueError("EnsembleKernels needs contiguous parameters")
-            self._arrays = tuple(_pointers(list(group)) for group in self._groups())
+            self._arrays = tuple(_pointers(list(group)) for group in _groups(self.ensemble))
             self._addresses = addresses
         return self._arrays
 
@@ -238,16 +267,51 @@ class EnsembleKernels:
         _check(status)
         return out
 
+    @property
+    def parameters(self) -> list[Tensor]:
+        """The ensemble's parameters in the kernels' order (weights, biases, LayerNorm scales,
+        LayerNorm shifts), as ``ensemble.parameters()`` lists them."""
+        return list(self._params)
+
+    def _adam(self, adam: AdamStep) -> _MaqAdam:
+        """The C struct of one Adam (and Polyak) step; keeps its pointer arrays alive on self."""
+        n = len(self._params)
+        target = [] if adam.target is None else [p for g in _groups(adam.target) for p in g]
+        tensors = [adam.exp_avg, adam.exp_avg_sq] + ([target] if target else [])
+        for group in tensors:
+            if len(group) != n or any(
+                a.shape != p.shape or not a.is_contiguous() or a.dtype != torch.float32
+                for a, p in zip(group, self._params, strict=True)
+            ):
+                raise ValueError("AdamStep tensors must match the ensemble's parameters")
+        beta1, beta2 = adam.betas
+        self._adam_arrays = [_pointers(self._params)] + [_pointers(g) for g in tensors]
+        arrays = [ctypes.cast(a, ctypes.c_void_p) for a in self._adam_arrays]
+        return _MaqAdam(
+            arrays[0],
+            arrays[1],
+            arrays[2],
+            arrays[3] if target else None,
+            beta1,
+            beta2,
+            adam.lr / (1 - beta1**adam.step),
+            math.sqrt(1 - beta2**adam.step),
+            adam.eps,
+            adam.tau,
+        )
+
     @torch.no_grad()
-    def mse_grad(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    def mse_grad(self, x: Tensor, y: Tensor, adam: AdamStep | None = None) -> tuple[Tensor, Tensor]:
         """Writes the gradient of Σ_e mean_b (Q_e(x_b) − y_b)² into every parameter's ``.grad``
-        and returns (Σ_b Q_e(x_b), Σ_b (Q_e(x_b) − y_b)²), each (E,)."""
+        and returns (Σ_b Q_e(x_b), Σ_b (Q_e(x_b) − y_b)²), each (E,). With ``adam``, each
+        member's parameters then take that Adam step (and its target the Polyak step) inside
+        the kernel, while the member's gradients are still in cache."""
         x = self._inputs(x)
         y = y.to(torch.float32).contiguous()
         if y.shape != (len(x),):
             raise ValueError(f"targets must be ({len(x)},), got {tuple(y.shape)}")
         e = self.ensemble
-        grads = [[torch.empty_like(p) for p in group] for group in self._groups()]
+        grads = [[torch.empty_like(p) for p in group] for group in _groups(self.ensemble)]
         q_sum, sq_sum = x.new_empty(e.num_members), x.new_empty(e.num_members)
         work, per, threads = self._scratch(len(x))
         status = self.lib.maq_ensemble_mse_grad(
@@ -265,16 +329,18 @@ class EnsembleKernels:
             per,
             EPS,
             threads,
+            None if adam is None else ctypes.byref(self._adam(adam)),
         )
         _check(status)
-        for params, group in zip(self._groups(), grads, strict=True):
+        for params, group in zip(_groups(self.ensemble), grads, strict=True):
             for p, g in zip(params, group, strict=True):
                 p.grad = g
         return q_sum, sq_sum
 
-    def _groups(self) -> tuple:
-        e = self.ensemble
-        return (e.weights, e.biases, e.ln_weights, e.ln_biases)
+
+def _groups(ensemble) -> tuple:
+    """An EnsembleMLP's parameter lists in the kernels' order."""
+    return (ensemble.weights, ensemble.biases, ensemble.ln_weights, ensemble.ln_biases)
 
 
 def _check(status: int) -> None:

@@ -190,16 +190,74 @@ int maq_ensemble_q(int64_t E, int64_t B, int64_t L, const int64_t *dims, const f
   return 0;
 }
 
+/* One Adam step (torch.optim.Adam's update, no weight decay or AMSGrad) and optionally one
+   Polyak step, applied by maq_ensemble_mse_grad to each member right after its gradients, while
+   they are in cache. Arrays hold one pointer per parameter tensor in the order weights (L+1),
+   biases (L+1), LayerNorm scales (L), LayerNorm shifts (L). */
+typedef struct {
+  float *const *params, *const *exp_avg, *const *exp_avg_sq;
+  float *const *target; /* NULL: no Polyak step */
+  float beta1, beta2, step_size, bias_correction2_sqrt, eps, tau;
+} MaqAdam;
+
+/* m ← m + (1−β1)·(g − m), v ← β2·v + (1−β2)·g², p ← p − step_size·m / (√v / √(1−β2^t) + eps)
+   (torch's fused Adam in the same order), then target ← target + τ·(p − target). */
+static void adam_polyak(const MaqAdam *o, float *restrict p, const float *restrict grad,
+                        float *restrict m, float *restrict v, float *restrict target, size_t n) {
+  const float b1 = o->beta1, b2 = o->beta2, lr = o->step_size, c2 = o->bias_correction2_sqrt;
+  const float eps = o->eps, tau = o->tau;
+  if (target) {
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+      const float mi = m[i] + (1.f - b1) * (grad[i] - m[i]);
+      const float vi = b2 * v[i] + (1.f - b2) * grad[i] * grad[i];
+      const float pi = p[i] - lr * mi / (sqrtf(vi) / c2 + eps);
+      m[i] = mi;
+      v[i] = vi;
+      p[i] = pi;
+      target[i] += tau * (pi - target[i]);
+    }
+    return;
+  }
+#pragma omp simd
+  for (size_t i = 0; i < n; i++) {
+    const float mi = m[i] + (1.f - b1) * (grad[i] - m[i]);
+    const float vi = b2 * v[i] + (1.f - b2) * grad[i] * grad[i];
+    m[i] = mi;
+    v[i] = vi;
+    p[i] -= lr * mi / (sqrtf(vi) / c2 + eps);
+  }
+}
+
+/* Adam (and Polyak) on member e's slice of every parameter tensor. */
+static void member_adam(const Net *n, int64_t e, float *const *dW, float *const *dbias,
+                        float *const *dg, float *const *dbeta, const MaqAdam *o) {
+  const int64_t L = n->L;
+  for (int64_t j = 0; j < 4 * L + 2; j++) {
+    const int64_t l = j <= L ? j : j <= 2 * L + 1 ? j - (L + 1) : (j - 2 * (L + 1)) % L;
+    const int is_weight = j <= L;
+    const size_t size = is_weight ? (size_t)n->dims[l] * n->dims[l + 1] : (size_t)n->dims[l + 1];
+    const size_t off = (size_t)e * size;
+    const float *grad = j <= L             ? dW[l]
+                        : j <= 2 * L + 1   ? dbias[l]
+                        : j < 3 * L + 2    ? dg[l]
+                                           : dbeta[l];
+    adam_polyak(o, o->params[j] + off, grad + off, o->exp_avg[j] + off, o->exp_avg_sq[j] + off,
+                o->target ? o->target[j] + off : NULL, size);
+  }
+}
+
 /* Gradient of Σ_e mean_b (q_e(x_b) − y_b)² with respect to every parameter of every member,
    written to dW, dbias, dg, dbeta (same layouts as the parameters); qsum[e] = Σ_b q_e(x_b) and
-   sqsum[e] = Σ_b (q_e(x_b) − y_b)². Each member is one thread's work from start to end; the
-   matrix products inside run single-threaded (OpenMP nesting is off by default). */
+   sqsum[e] = Σ_b (q_e(x_b) − y_b)². With adam (else NULL), each member's parameters then take
+   their Adam (and Polyak) step. Each member is one thread's work from start to end; the matrix
+   products inside run single-threaded (OpenMP nesting is off by default). */
 int maq_ensemble_mse_grad(int64_t E, int64_t B, int64_t L, const int64_t *dims,
                           const float *const *W, const float *const *bias, const float *const *g,
                           const float *const *beta, const float *x, const float *y,
                           float *const *dW, float *const *dbias, float *const *dg,
                           float *const *dbeta, float *qsum, float *sqsum, float *work,
-                          int64_t work_floats, float eps, int threads) {
+                          int64_t work_floats, float eps, int threads, const MaqAdam *adam) {
   if (L < 1 || L > MAX_LAYERS || dims[L + 1] != 1) return -1;
   const Net n = {E, B, L, dims, W, bias, g, beta};
   const float scale = 2.f / (float)B;
@@ -263,6 +321,7 @@ int maq_ensemble_mse_grad(int64_t E, int64_t B, int64_t L, const int64_t *dims,
       d1 = d2;
       d2 = t;
     }
+    if (adam) member_adam(&n, e, dW, dbias, dg, dbeta, adam);
   }
   return 0;
 }
