@@ -4,7 +4,8 @@
 per thread from start to end: the squared-error loss's gradient for every parameter, and Q of
 chosen members. A member's activations then stay in its core's L2 cache between the matrix
 products and the LayerNorm passes; TorchInductor's graph streams all members through L3 at
-every pass. RLPD's env step at UTD 20 on 2 threads: 157–173 → 136–152 ms (docs/benchmarks.md).
+every pass. Each member's Adam and Polyak step runs in the same kernel, right after its gradient.
+RLPD's env step at UTD 20 on 2 threads: 153–162 → 130–137 ms (docs/benchmarks.md).
 Gradients equal autograd's to float rounding and do not depend on the thread count. At most E
 threads work (one member each): with more cores than members, TorchInductor's graph
 (``SACConfig.native_critic = False``) may be faster; that was not measured here (2 cores).
