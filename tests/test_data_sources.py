@@ -117,6 +117,7 @@ def test_door_replay_counts_and_split(data_dir: Path, door_split) -> None:
     assert (len(train), len(test)) == (22, 3)
     meta = json.loads(test_path.with_suffix(".json").read_text())
     assert meta["trajectory_indices"] == [12, 11, 5] and meta["source"] == "dapg"
+    assert meta["replay"] == "init_state"
     for got, idx in zip(test, [12, 11, 5], strict=True):
         np.testing.assert_array_equal(got["actions"], trajs[idx]["actions"])
     assert sum(len(t["actions"]) for t in train + test) == 6704

@@ -34,6 +34,10 @@ def generate_dataset(
     check_trajectories(trajs, task.obs_dim, task.act_dim)
     train, test, order = split_train_test(trajs, seed, train_ratio)
     synthetic = used == "synthetic"
+    replay = None  # how a DAPG replay started each demo
+    if used == "dapg":
+        rebuilt = "qpos rebuilt from the first recorded observation"
+        replay = rebuilt if rebuild_qpos else "init_state"
     paths = []
     for part, subset, idx in (
         ("train", train, order[: len(train)]),
@@ -50,9 +54,7 @@ def generate_dataset(
                 "seed": seed,
                 "train_ratio": train_ratio,
                 "source": used,
-                "replay": "qpos rebuilt from the first recorded observation"
-                if rebuild_qpos
-                else None,
+                "replay": replay,
                 "human": not synthetic,
                 "note": "SYNTHETIC: DAPG expert rollouts with Gaussian noise, not human data"
                 if synthetic
