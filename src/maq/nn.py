@@ -276,10 +276,7 @@ class FusedAdam(torch.optim.Adam):
                 mine = self.state[p]["step"]
                 if any(s["step"] is mine for s in states):
                     self.state[p]["step"] = mine.clone()
-        if states and any(s["step"] is not states[0]["step"] for s in states):
-            shared: dict[float, Tensor] = {}  # after load_state_dict, or counts that differ
-            for s in states:
-                s["step"] = shared.setdefault(float(s["step"]), s["step"])
+        _share_counters(states)
         return params, [s["step"] for s in states]
 
     def _signature(self) -> tuple:
@@ -327,12 +324,11 @@ class FusedAdam(torch.optim.Adam):
         states = [self.state.get(p, {}) for p in params]
         if not all("step" in s for s in states):
             return None
+        _share_counters(states)
         counters = list({id(s["step"]): s["step"] for s in states}.values())
-        counts = {float(c) for c in counters}
-        if len(counts) != 1:
+        if len(counters) != 1:  # counts that differ
             return None
-        for counter in counters:
-            counter.add_(1)
+        counters[0].add_(1)
         group = mine[0]
         return {
             "exp_avg": [s["exp_avg"] for s in states],
@@ -340,7 +336,7 @@ class FusedAdam(torch.optim.Adam):
             "lr": float(group["lr"]),
             "betas": tuple(group["betas"]),
             "eps": float(group["eps"]),
-            "step": counts.pop() + 1,
+            "step": float(counters[0]),
         }
 
     @torch.no_grad()
@@ -379,6 +375,15 @@ class FusedAdam(torch.optim.Adam):
                 found_inf=None,
             )
         return None
+
+
+def _share_counters(states: list[dict]) -> None:
+    """Give the states with equal step counts one shared counter tensor (after Adam's own
+    state-creating step or load_state_dict, each has its own), so counting a step is one add_."""
+    if states and any(s["step"] is not states[0]["step"] for s in states):
+        shared: dict[float, Tensor] = {}
+        for s in states:
+            s["step"] = shared.setdefault(float(s["step"]), s["step"])
 
 
 def adam(params, lr: float) -> FusedAdam:

@@ -188,10 +188,14 @@ class SoftActorCriticBase:
     ) -> dict[str, Tensor]:
         """The critics' gradient, their Adam step and, when ``polyak``, the targets' step."""
         metrics = self._critic_gradients(b, next_policy, subset)
+        self._step_critics(polyak)
+        return metrics
+
+    def _step_critics(self, polyak: bool) -> None:
+        """Adam on the critics' gradients, then Polyak toward them when ``polyak``."""
         self.critic_opt.step()
         if polyak:
             polyak_update(self.target_critic, self.critic, self.cfg.polyak_tau)
-        return metrics
 
     def policy_state_dict(self) -> dict[str, Any]:
         """What acting needs (model checkpoints): the actor's weights."""
@@ -361,9 +365,7 @@ class SAC(SoftActorCriticBase):
             adam = AdamStep(**counted, target=target, tau=self.cfg.polyak_tau)
         q_sum, sq_sum = self._native_critic.mse_grad(obs_act, target_q, adam)
         if adam is None:
-            self.critic_opt.step()
-            if polyak:
-                polyak_update(self.target_critic, self.critic, self.cfg.polyak_tau)
+            self._step_critics(polyak)
         n = self.cfg.num_qs * len(target_q)
         return {"critic_loss": sq_sum.sum() / n, "q": q_sum.sum() / n}
 

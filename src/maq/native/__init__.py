@@ -215,6 +215,8 @@ class EnsembleKernels:
         self._params = [p for group in _groups(self.ensemble) for p in group]
         self._addresses: tuple[int, ...] = ()
         self._arrays: tuple[ctypes.Array, ...] = ()
+        self._adam_addresses: tuple = ()
+        self._adam_arrays: list[ctypes.Array] = []
 
     def _scratch(self, batch: int) -> tuple[int, int, int]:
         """(pointer, floats per thread, threads) of a scratch buffer for this call."""
@@ -275,19 +277,22 @@ class EnsembleKernels:
         return list(self._params)
 
     def _adam(self, adam: AdamStep) -> _MaqAdam:
-        """The C struct of one Adam (and Polyak) step; keeps its pointer arrays alive on self."""
-        n = len(self._params)
+        """The C struct of one Adam (and Polyak) step. Its pointer arrays are checked against the
+        parameters and built only when a tensor's storage moved (kept alive on self)."""
         target = [] if adam.target is None else [p for g in _groups(adam.target) for p in g]
-        tensors = [adam.exp_avg, adam.exp_avg_sq] + ([target] if target else [])
-        for group in tensors:
-            if len(group) != n or any(
-                a.shape != p.shape or not a.is_contiguous() or a.dtype != torch.float32
-                for a, p in zip(group, self._params, strict=True)
-            ):
-                raise ValueError("AdamStep tensors must match the ensemble's parameters")
-        beta1, beta2 = adam.betas
-        self._adam_arrays = [_pointers(self._params)] + [_pointers(g) for g in tensors]
+        tensors = [self._params, adam.exp_avg, adam.exp_avg_sq] + ([target] if target else [])
+        addresses = tuple(tuple(t.data_ptr() for t in group) for group in tensors)
+        if addresses != self._adam_addresses:
+            for group in tensors[1:]:
+                if len(group) != len(self._params) or any(
+                    a.shape != p.shape or not a.is_contiguous() or a.dtype != torch.float32
+                    for a, p in zip(group, self._params, strict=True)
+                ):
+                    raise ValueError("AdamStep tensors must match the ensemble's parameters")
+            self._adam_arrays = [_pointers(group) for group in tensors]
+            self._adam_addresses = addresses
         arrays = [ctypes.cast(a, ctypes.c_void_p) for a in self._adam_arrays]
+        beta1, beta2 = adam.betas
         return _MaqAdam(
             arrays[0],
             arrays[1],

@@ -86,7 +86,7 @@ static void ln_relu_rows(const float *z, const float *bias, const float *g, cons
 }
 
 typedef struct {
-  int64_t E, B, L; /* members, rows, hidden layers */
+  int64_t B, L; /* rows, hidden layers */
   const int64_t *dims; /* L + 2 widths: input, hidden..., 1 */
   const float *const *W, *const *bias, *const *g, *const *beta; /* L+1, L+1, L, L */
 } Net;
@@ -99,15 +99,37 @@ static size_t vector_offset(const Net *n, int64_t l, int64_t e) {
   return (size_t)e * n->dims[l + 1];
 }
 
-/* Scratch floats one thread needs: L pre-activations and L−1 activations (B × width), two
-   gradient buffers and one row. */
-int64_t maq_workspace_floats(int64_t B, int64_t L, const int64_t *dims) {
-  int64_t hmax = 0, total = 0;
-  for (int64_t l = 1; l <= L; l++) {
-    hmax = dims[l] > hmax ? dims[l] : hmax;
-    total += B * dims[l] * (l < L ? 2 : 1);
+#define MAX_LAYERS 16
+
+/* Where one thread's scratch buffers start, in floats: L pre-activations and L−1 activations
+   (B × width), two gradient buffers (B × the widest hidden width) and one row; total: its size. */
+typedef struct {
+  int64_t z[MAX_LAYERS], a[MAX_LAYERS], d1, d2, row, total;
+} Layout;
+
+static Layout layout(int64_t B, int64_t L, const int64_t *dims) {
+  Layout s;
+  int64_t at = 0, hmax = 0;
+  for (int64_t l = 0; l < L; l++) {
+    const int64_t h = dims[l + 1];
+    hmax = h > hmax ? h : hmax;
+    s.z[l] = at;
+    at += B * h;
+    if (l < L - 1) {
+      s.a[l] = at;
+      at += B * h;
+    }
   }
-  return total + 2 * B * hmax + hmax;
+  s.d1 = at;
+  s.d2 = at + B * hmax;
+  s.row = at + 2 * B * hmax;
+  s.total = s.row + hmax;
+  return s;
+}
+
+/* Scratch floats one thread needs (−1 for an unsupported depth). */
+int64_t maq_workspace_floats(int64_t B, int64_t L, const int64_t *dims) {
+  return L < 1 || L > MAX_LAYERS ? -1 : layout(B, L, dims).total;
 }
 
 /* Forward of member e up to the last hidden pre-activation; z[l], a[l] point into scratch. */
@@ -128,26 +150,15 @@ static void forward_hidden(const Net *n, int64_t e, const float *x, float **z, f
 
 static void carve(const Net *n, float *ws, float **z, float **a, float **d1, float **d2,
                   float **row) {
-  const int64_t B = n->B, L = n->L;
-  int64_t hmax = 0;
-  for (int64_t l = 0; l < L; l++) {
-    const int64_t h = n->dims[l + 1];
-    hmax = h > hmax ? h : hmax;
-    z[l] = ws;
-    ws += B * h;
-    if (l < L - 1) {
-      a[l] = ws;
-      ws += B * h;
-    }
+  const Layout s = layout(n->B, n->L, n->dims);
+  for (int64_t l = 0; l < n->L; l++) {
+    z[l] = ws + s.z[l];
+    if (l < n->L - 1) a[l] = ws + s.a[l]; /* the last layer's activation is never stored */
   }
-  *d1 = ws;
-  ws += B * hmax;
-  *d2 = ws;
-  ws += B * hmax;
-  *row = ws;
+  *d1 = ws + s.d1;
+  *d2 = ws + s.d2;
+  *row = ws + s.row;
 }
-
-#define MAX_LAYERS 16
 
 /* Q of one row from its last hidden pre-activation z: leaves x̂ in row and its rstd in *rstd. */
 static inline float output_row(const float *restrict z, const float *restrict bias,
@@ -173,7 +184,7 @@ int maq_ensemble_q(int64_t E, int64_t B, int64_t L, const int64_t *dims, const f
   if (L < 1 || L > MAX_LAYERS || dims[L + 1] != 1) return -1;
   for (int64_t k = 0; k < K; k++)
     if (idx[k] < 0 || idx[k] >= E) return -2;
-  const Net n = {E, B, L, dims, W, bias, g, beta};
+  const Net n = {B, L, dims, W, bias, g, beta};
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int64_t k = 0; k < K; k++) {
     float *z[MAX_LAYERS], *a[MAX_LAYERS], *d1, *d2, *row;
@@ -259,7 +270,7 @@ int maq_ensemble_mse_grad(int64_t E, int64_t B, int64_t L, const int64_t *dims,
                           float *const *dbeta, float *qsum, float *sqsum, float *work,
                           int64_t work_floats, float eps, int threads, const MaqAdam *adam) {
   if (L < 1 || L > MAX_LAYERS || dims[L + 1] != 1) return -1;
-  const Net n = {E, B, L, dims, W, bias, g, beta};
+  const Net n = {B, L, dims, W, bias, g, beta};
   const float scale = 2.f / (float)B;
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int64_t e = 0; e < E; e++) {
