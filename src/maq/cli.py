@@ -1,7 +1,9 @@
 """The ``maq`` command: one entry point for the data tools, training, evaluation and sweeps.
 
-Subcommands register themselves in :data:`COMMANDS`. A :class:`~maq.errors.MaqError` becomes one
-line on stderr and exit status 2 (no traceback); unknown flags are rejected by argparse.
+All argparse lives here; each subcommand is an ``_add_<name>`` function in :data:`COMMANDS` and a
+``_cmd_<name>`` that calls the library. A :class:`~maq.errors.MaqError` becomes one line on
+stderr and exit status 2 (no traceback); unknown flags and out-of-range values are rejected by
+argparse with one line.
 """
 
 from __future__ import annotations
@@ -9,13 +11,29 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from maq.errors import DatasetError, MaqError
-from maq.evaluation.evaluate import _add_evaluate
 from maq.seeding import configure_cpu_process
-from maq.sweep import _add_sweep
+
+
+def _int_at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``low`` (one line otherwise)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is below {low}")
+        return value
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
 
 
 def _cmd_check_dataset(args: argparse.Namespace) -> int:
@@ -96,24 +114,29 @@ def _add_gen_data(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_gen_data)
 
 
-def add_run_args(p: argparse.ArgumentParser) -> None:
+def add_run_args(p: argparse.ArgumentParser, methods: list[str] | None = None) -> None:
     """The seed README's experiment flags, short and long forms (shared by train and evaluate)."""
     from maq.methods import METHODS
     from maq.spec import PRESETS
 
+    methods = methods or list(METHODS)
     p.add_argument(
         "--method",
         default="MAQ+RLPD",
-        choices=list(METHODS),
+        choices=methods,
         metavar="METHOD",
-        help=f"one of {', '.join(METHODS)} (default MAQ+RLPD)",
+        help=f"one of {', '.join(methods)} (default MAQ+RLPD)",
     )
     p.add_argument(
         "-env", "--environment", default="door-human-v1", help="task (default door-human-v1)"
     )
-    p.add_argument("-seqlen", "--sequence_length", type=int, default=9, help="macro length L (9)")
-    p.add_argument("-cbsz", "--codebook_size", type=int, default=16, help="codebook size K (16)")
-    p.add_argument("-s", "--seed", type=int, default=1, help="seed (1)")
+    p.add_argument(
+        "-seqlen", "--sequence_length", type=_int_at_least(1), default=9, help="macro length L (9)"
+    )
+    p.add_argument(
+        "-cbsz", "--codebook_size", type=_int_at_least(2), default=16, help="codebook size K (16)"
+    )
+    p.add_argument("-s", "--seed", type=_int_at_least(0), default=1, help="seed (1)")
     p.add_argument(
         "-trs",
         "--training_source",
@@ -131,14 +154,25 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
 
 
+def add_set_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a field of the method's preset, e.g. --set utd_ratio=10 "
+        "--set total_transitions=200000 (repeatable; maq.presets lists the fields)",
+    )
+
+
 def spec_from_args(args: argparse.Namespace, **overrides: object):
-    """The RunSpec named by :func:`add_run_args` flags, validated."""
+    """The RunSpec named by :func:`add_run_args` flags (and ``--set``), validated."""
     from maq.envs import get_task
+    from maq.presets import parse_sets
     from maq.spec import RunSpec
 
     task = get_task(args.environment)
-    if args.sequence_length < 1 or args.codebook_size < 2:
-        raise MaqError("--sequence_length must be >= 1 and --codebook_size >= 2")
     fields = dict(
         method=args.method,
         env_id=task.name,
@@ -150,20 +184,52 @@ def spec_from_args(args: argparse.Namespace, **overrides: object):
         device=args.device,
         training_source=args.training_source,
         testing_source=args.testing_source,
+        sets=tuple(parse_sets(getattr(args, "sets", []) or []).items()),
     )
     fields.update(overrides)
     return RunSpec(**fields)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from maq.methods import get_method, resolve
+    from maq import methods
+    from maq.presets import with_overrides
 
     spec = spec_from_args(args, overwrite=args.overwrite)
-    run_dir = resolve(get_method(spec.method).train)(spec)
-    print(f"run folder: {run_dir}")
+    method = methods.get_method(spec.method)
+    with_overrides(method.presets[spec.preset], dict(spec.sets))  # bad --set: before any work
+    start = time.perf_counter()
+    run_dir = methods.train(spec)
+    print(_train_summary(run_dir, method.eval_csv, time.perf_counter() - start))
     if args.auto_evaluate:
         return main(["evaluate", *args.raw_run_args])
     return 0
+
+
+def _train_summary(run_dir: Path, eval_csv: str, seconds: float) -> str:
+    """A few closing lines: where the files are, the best evaluation, the speed."""
+    import json
+
+    lines = [f"run folder: {run_dir}"]
+    done = run_dir / "done.json"
+    if done.exists():
+        info = json.loads(done.read_text())
+        steps = info.get("primitive_steps") or info.get("training_step") or info.get("timesteps")
+        if steps and seconds > 1:
+            lines.append(f"  {steps} primitive env steps; this command ran {seconds:.0f} s")
+    table = run_dir / eval_csv
+    if table.exists() and table.suffix == ".csv":
+        import csv
+
+        with table.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        if rows:
+            best = max(rows, key=lambda r: float(r["episode_reward"]))
+            lines.append(
+                f"  best evaluation: normalized score {float(best['norm_episode_reward']):.1f}, "
+                f"success {float(best['success_rate']):.2f} at step {best['training_step']} "
+                f"({best['checkpoint']})"
+            )
+    return "\n".join(lines)
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -171,10 +237,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "train",
         help="train one experiment",
         allow_abbrev=False,
-        description="Train one experiment (resumes an interrupted run; skips a "
-        "finished one unless --overwrite).",
+        description="Train one experiment (resumes an interrupted run; skips a finished one "
+        "unless --overwrite; refuses a folder made with other settings).",
     )
     add_run_args(p)
+    add_set_arg(p)
     p.add_argument("--overwrite", action="store_true", help="retrain even if the run finished")
     p.add_argument(
         "--auto_evaluate",
@@ -183,11 +250,234 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--episodes",
-        type=int,
+        type=_int_at_least(1),
         default=100,
         help="with --auto_evaluate: evaluation episodes (default 100)",
     )
     p.set_defaults(func=_cmd_train)
+
+
+# ---- evaluate ---------------------------------------------------------------------------------
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from maq.evaluation.evaluate import evaluate, summary_lines
+    from maq.evaluation.reference import REFERENCE_METHODS, evaluate_reference
+
+    torch.set_num_threads(1)
+    spec = spec_from_args(args)
+    if spec.method in REFERENCE_METHODS:
+        result = evaluate_reference(spec, episodes=args.episodes, workers=args.workers)
+    else:
+        result = evaluate(
+            spec, model_path=args.model_path, episodes=args.episodes, workers=args.workers
+        )
+    print("\n".join(summary_lines(result)))
+    return 0
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    from maq.evaluation.evaluate import DEFAULT_EPISODES, default_workers
+    from maq.evaluation.reference import REFERENCE_METHODS
+    from maq.methods import METHODS
+
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate a run's best checkpoint (human-likeness metrics)",
+        allow_abbrev=False,
+        description="Evaluate the best checkpoint of a run (or --model_path) over seeded episodes "
+        "and append one row to evaluation_results/agent_performance_<env>.csv. --method Random "
+        "(uniform random actions) and --method Human (the training demos against the held-out "
+        "ones) append the reference rows the human-likeness scores are measured between.",
+    )
+    add_run_args(p, [*METHODS, *REFERENCE_METHODS])
+    add_set_arg(p)  # accepted so train --auto_evaluate can pass its flags on; not used here
+    p.add_argument(
+        "-path",
+        "--model_path",
+        default="",
+        help="checkpoint to evaluate (default: the run's best by training-time eval)",
+    )
+    p.add_argument(
+        "--episodes",
+        type=_int_at_least(1),
+        default=DEFAULT_EPISODES,
+        help=f"evaluation episodes, seeds seed·200+i ({DEFAULT_EPISODES})",
+    )
+    p.add_argument(
+        "--workers",
+        type=_int_at_least(1),
+        default=default_workers(),
+        help="processes that play episodes (default: the usable CPU cores)",
+    )
+    p.set_defaults(func=_cmd_evaluate)
+
+
+# ---- sweep ------------------------------------------------------------------------------------
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    import shlex
+
+    from maq import methods
+    from maq.presets import parse_sets, with_overrides
+    from maq.sweep import commands, finished, plan, summary_table, threads
+
+    sets = tuple(parse_sets(args.sets).items())
+    for name in args.methods:  # a bad --set fails before Ray starts
+        method = methods.get_method(name)
+        with_overrides(method.presets[args.preset], dict(sets))
+    jobs = plan(
+        args.envs,
+        args.methods,
+        args.seqs,
+        args.ks,
+        args.seeds,
+        tag=args.tag,
+        preset=args.preset,
+        device=args.device,
+        training_source=args.training_source,
+        testing_source=args.testing_source,
+        evaluate=args.auto_evaluate,
+        sets=sets,
+    )
+    address = args.address or os.environ.get("RAY_ADDRESS") or None
+    if args.dry_run:
+        where = f"Ray cluster at {address}" if address else "a local Ray instance"
+        print(
+            f"sweep plan: {sum(not j.prerequisite for j in jobs)} runs "
+            f"(+{sum(j.prerequisite for j in jobs)} distillations) on {where}, "
+            f"{args.cpus_per_run:g} CPU and {args.gpus_per_run} GPU per run"
+        )
+        for job in jobs:
+            state = "skip" if finished(job) else "run"
+            extra = " (prerequisite)" if job.prerequisite else ""
+            print(f"{state:<4} {job.key}{extra}  log: {job.log}")
+            if state == "run":
+                for argv in commands(job, args.episodes, threads(args.cpus_per_run)):
+                    print(f"       maq {shlex.join(argv)}")
+        return 0
+    from maq.sweep_runner import execute
+
+    results = execute(
+        jobs,
+        address=address,
+        cpus_per_run=args.cpus_per_run,
+        gpus_per_run=args.gpus_per_run,
+        num_cpus=args.num_cpus,
+        num_gpus=args.num_gpus,
+        episodes=args.episodes,
+    )
+    print(summary_table(jobs, results))
+    return 1 if any(r["status"] == "failed" for r in results.values()) else 0
+
+
+def _add_sweep(sub: argparse._SubParsersAction) -> None:
+    from maq.methods import METHODS
+    from maq.spec import PRESETS
+    from maq.sweep import GRID
+
+    p = sub.add_parser(
+        "sweep",
+        help="run a grid of experiments on Ray, each once (scripts/lazy_rerun.sh)",
+        allow_abbrev=False,
+        description="Train (and evaluate) every combination of the grid once, on a local Ray "
+        "instance or a Ray cluster. Finished runs are skipped, so running the same "
+        "sweep again only does what is missing. Logs go to sweep_logs/.",
+    )
+    g = p.add_argument_group("grid (default: the seed README's 108 runs)")
+    g.add_argument(
+        "--envs",
+        nargs="+",
+        default=list(GRID["envs"]),
+        metavar="ENV",
+        help=f"tasks (default: {' '.join(GRID['envs'])})",
+    )
+    g.add_argument(
+        "--methods",
+        nargs="+",
+        default=list(GRID["methods"]),
+        choices=list(METHODS),
+        metavar="METHOD",
+        help=f"from {', '.join(METHODS)} (default: MAQ+RLPD)",
+    )
+    g.add_argument(
+        "--seqs",
+        nargs="+",
+        type=_int_at_least(1),
+        default=list(GRID["seqs"]),
+        metavar="L",
+        help="macro lengths (default: 1 .. 9)",
+    )
+    g.add_argument(
+        "--ks",
+        nargs="+",
+        type=_int_at_least(2),
+        default=list(GRID["ks"]),
+        metavar="K",
+        help="codebook sizes (default: 16)",
+    )
+    g.add_argument(
+        "--seeds",
+        nargs="+",
+        type=_int_at_least(0),
+        default=list(GRID["seeds"]),
+        metavar="SEED",
+        help="seeds (default: 1 10 100)",
+    )
+    r = p.add_argument_group("every run")
+    r.add_argument("-t", "--tag", default="", help="suffix that keeps these runs' outputs apart")
+    r.add_argument("-trs", "--training_source", default="", help="train .pkl for every run")
+    r.add_argument("-tes", "--testing_source", default="", help="test .pkl for every run")
+    r.add_argument("--preset", default="paper", choices=PRESETS, help="paper (default) or smoke")
+    add_set_arg(r)
+    r.add_argument(
+        "--device",
+        default="auto",
+        help="auto (cuda when the run has a GPU share, else cpu), cpu, cuda",
+    )
+    r.add_argument(
+        "--no_auto_evaluate",
+        dest="auto_evaluate",
+        action="store_false",
+        help="train only (default: evaluate each run after training)",
+    )
+    r.add_argument(
+        "--episodes",
+        type=_int_at_least(1),
+        default=None,
+        help="evaluation episodes per run (default: maq evaluate's)",
+    )
+    x = p.add_argument_group("where it runs")
+    x.add_argument(
+        "--address",
+        default=None,
+        help="an existing Ray cluster (default $RAY_ADDRESS, else a local instance)",
+    )
+    x.add_argument(
+        "--cpus_per_run",
+        type=float,
+        default=1.0,
+        help="CPUs per run, also its torch thread count (default 1)",
+    )
+    x.add_argument(
+        "--gpus_per_run",
+        default="auto",
+        help="GPU share per run, e.g. 0.25; auto = the GPUs spread over the runs that "
+        "fit on the CPUs (0 without GPUs)",
+    )
+    x.add_argument("--num_cpus", type=int, default=None, help="local Ray: CPUs to use (all)")
+    x.add_argument("--num_gpus", type=int, default=None, help="local Ray: GPUs to use (all)")
+    x.add_argument(
+        "--dry-run",
+        "--dry_run",
+        dest="dry_run",
+        action="store_true",
+        help="print the plan (which runs would run or be skipped) and exit",
+    )
+    p.set_defaults(func=_cmd_sweep)
 
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
@@ -197,7 +487,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_evaluate,
     _add_sweep,
 ]
-"""Functions that add one subcommand each; higher layers append theirs (train, evaluate, sweep)."""
+"""Functions that add one subcommand each."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -210,8 +500,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_with_parent() -> None:
+    """Under a sweep (``MAQ_PARENT_PID``), stop when the Ray worker that started us is gone, so
+    an interrupted sweep leaves no orphaned runs (they resume when the sweep starts again)."""
+    parent = os.environ.get("MAQ_PARENT_PID", "")
+    if not parent.isdigit():
+        return
+
+    def watch() -> None:
+        while os.getppid() == int(parent):
+            time.sleep(1.0)
+        os.kill(os.getpid(), 15)  # SIGTERM: the run's last resume point stays
+
+    threading.Thread(target=watch, daemon=True, name="maq-exit-with-parent").start()
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MUJOCO_GL", "egl")
+    _exit_with_parent()
     configure_cpu_process()  # before any torch work starts its thread pool
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()

@@ -14,9 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-INITS = ("torch", "xavier")
-"""``torch``: PyTorch's nn.Linear default (the MAQ release's nets); ``xavier``: Xavier-uniform
-weights and zero biases (RLPD's ``default_init``)."""
+INITS = ("default", "torch", "xavier")
+"""``default``: nn.Linear's own init, left as built; ``torch``: the same distribution redrawn
+from a given generator (the MAQ release's nets); ``xavier``: Xavier-uniform weights and zero
+biases (RLPD's ``default_init``)."""
 
 
 def _init_linear(
@@ -36,43 +37,33 @@ def _init_linear(
         raise ValueError(f"unknown init {init!r}; choose one of {INITS}")
 
 
-class Linear(nn.Linear):
-    """nn.Linear (same parameters and state_dict keys) whose bias joins the next op's kernel
-    under torch.compile.
-
-    Eager: ``addmm`` (bias and matmul in one call). Compiled: ``x @ Wᵀ + b``, so TorchInductor
-    adds the bias inside the following ReLU/LayerNorm kernel instead of first copying it into
-    the output buffer, one less pass over every activation (docs/benchmarks.md).
-    """
-
-    def forward(self, x: Tensor) -> Tensor:
-        if torch.compiler.is_compiling():
-            return x @ self.weight.T + self.bias
-        return F.linear(x, self.weight, self.bias)
-
-
 def mlp(
     in_dim: int,
     hidden_dims: tuple[int, ...],
     out_dim: int,
     layer_norm: bool = False,
-    init: str = "torch",
+    init: str = "default",
     generator: torch.Generator | None = None,
 ) -> nn.Sequential:
-    """Linear → [LayerNorm] → ReLU per hidden layer, then a linear output layer (weights drawn
-    from ``generator`` if given)."""
+    """Linear → [LayerNorm] → ReLU per hidden layer, then a linear output layer.
+
+    ``init="default"`` keeps nn.Linear's own initialization (drawn from torch's global RNG as
+    each layer is built: the MAQ release's VQ-VAE, prior and IQL nets); ``torch``/``xavier``
+    redraw every layer with :func:`_init_linear` (from ``generator`` if given).
+    """
     layers: list[nn.Module] = []
     dims = (in_dim, *hidden_dims)
     for d_in, d_out in zip(dims[:-1], dims[1:], strict=True):
-        layers.append(Linear(d_in, d_out))
+        layers.append(nn.Linear(d_in, d_out))
         if layer_norm:
             layers.append(nn.LayerNorm(d_out))
         layers.append(nn.ReLU())
-    layers.append(Linear(dims[-1], out_dim))
-    for layer in layers:
-        if isinstance(layer, nn.Linear):
-            with torch.no_grad():
-                _init_linear(layer.weight.T, layer.bias, init, generator)
+    layers.append(nn.Linear(dims[-1], out_dim))
+    if init != "default":
+        for layer in layers:
+            if isinstance(layer, nn.Linear):
+                with torch.no_grad():
+                    _init_linear(layer.weight.T, layer.bias, init, generator)
     return nn.Sequential(*layers)
 
 
@@ -120,10 +111,7 @@ class EnsembleMLP(nn.Module):
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             if members is not None:
                 w, b = w[members], b[members]
-            if torch.compiler.is_compiling():  # the bias add joins the next kernel (see Linear)
-                x = torch.bmm(x, w) + b
-            else:
-                x = torch.baddbmm(b, x, w)
+            x = torch.baddbmm(b, x, w)
             if i < last:
                 if self.layer_norm:
                     g, beta = self.ln_weights[i], self.ln_biases[i]
@@ -187,9 +175,9 @@ class Gradients:
     Only ``module``'s parameters get gradients: every other tensor the loss reads (target
     critics, the critics inside an actor loss, a frozen prior) is a constant, so no module has to
     be frozen around the call. Compiled: one ``torch.compile``'d ``torch.func.grad`` graph, the
-    forward and backward passes together without the autograd engine (IQL +15%, RLPD −13% per env
-    step against compiled forwards and ``backward()``, docs/benchmarks.md); ``loss_fn`` must then
-    be traceable (no ``.item()``, no ``torch.Generator`` draws: pass noise in as an argument).
+    forward and backward passes together without the autograd engine (faster than compiled
+    forwards plus ``backward()``, docs/benchmarks.md); ``loss_fn`` must then be traceable (no
+    ``.item()``, no ``torch.Generator`` draws: pass noise in as an argument).
     Eager: ``torch.autograd.grad``. Both give the same gradients up to float rounding.
     """
 
@@ -221,171 +209,13 @@ class Gradients:
         return metrics
 
 
-class FusedAdam(torch.optim.Adam):
-    """``torch.optim.Adam(fused=True)`` whose ``step`` calls the fused kernel directly.
-
-    Same update (the same kernel with the same arguments) and the same state_dict, without
-    ``Adam.step``'s per-tensor bookkeeping, which costs about as much as the kernel itself for
-    the small networks here (docs/benchmarks.md):
-
-    * groups with equal hyperparameters share one kernel call;
-    * parameters with the same step count share one counter tensor, so counting a step is one
-      ``add_`` rather than one per tensor (a parameter left without a gradient gets its own
-      counter back before the others move on);
-    * the kernel calls' tensor lists are built once and reused while the same parameters have
-      gradients and the same groups share hyperparameters (learning rates are read at every
-      step, so a schedule costs nothing). State is changed through the optimizer only:
-      ``step``, ``load_state_dict`` or ``add_param_group``.
-
-    A step that creates state (the first one, or a parameter's first gradient) is Adam's own.
-    Plain Adam only: no AMSGrad, weight decay, maximize or tensor learning rates.
-    """
-
-    def __init__(self, params, lr: float):
-        self._plan: tuple[tuple, list] | None = None
-        super().__init__(params, lr=lr, fused=True)
-        for g in self.param_groups:
-            if g["weight_decay"] or g["amsgrad"] or g["maximize"] or torch.is_tensor(g["lr"]):
-                raise ValueError("FusedAdam is plain Adam: no weight decay, AMSGrad, maximize")
-
-    def add_param_group(self, param_group: dict) -> None:
-        self._plan = None
-        super().add_param_group(param_group)
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self._plan = None
-        super().load_state_dict(state_dict)
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        if not set_to_none:
-            return super().zero_grad(set_to_none=False)
-        for group in self.param_groups:
-            for p in group["params"]:
-                p.grad = None
-        return None
-
-    def _counters(self, group: dict) -> tuple[list[Tensor], list[Tensor]] | None:
-        """The group's parameters with a gradient and their step counters, one tensor shared by
-        all with the same count (None: some have no state yet)."""
-        params = [p for p in group["params"] if p.grad is not None]
-        states = [self.state[p] for p in params]
-        if not all(states):
-            return None
-        for p in group["params"]:  # one without a gradient keeps its own count
-            if p.grad is None and "step" in self.state.get(p, {}):
-                mine = self.state[p]["step"]
-                if any(s["step"] is mine for s in states):
-                    self.state[p]["step"] = mine.clone()
-        _share_counters(states)
-        return params, [s["step"] for s in states]
-
-    def _signature(self) -> tuple:
-        """What the kernel calls' tensor lists depend on: which parameters have gradients and
-        which groups share hyperparameters (not the values, so an lr schedule keeps the plan)."""
-        hypers = [(g["lr"], *g["betas"], g["eps"]) for g in self.param_groups]
-        grads = tuple(p.grad is not None for g in self.param_groups for p in g["params"])
-        return grads, tuple(hypers.index(h) for h in hypers)
-
-    def _build_plan(self) -> list | None:
-        """One entry per kernel call: (the group whose hyperparameters it uses, params, exp_avgs,
-        exp_avg_sqs, step counters, the distinct counters); None when some state is missing."""
-        calls: dict[int, tuple] = {}
-        _, pattern = self._signature()
-        for index, group in enumerate(self.param_groups):
-            found = self._counters(group)
-            if found is None:
-                return None
-            params, counters = found
-            call = calls.setdefault(pattern[index], (pattern[index], [], [], [], [], []))
-            call[1].extend(params)
-            call[2].extend(self.state[p]["exp_avg"] for p in params)
-            call[3].extend(self.state[p]["exp_avg_sq"] for p in params)
-            call[4].extend(counters)
-        plan = []
-        for rep, params, avgs, sqs, counters, _ in calls.values():
-            if params:
-                distinct = list({id(c): c for c in counters}.values())
-                plan.append((rep, params, avgs, sqs, counters, distinct))
-        return plan
-
-    @torch.no_grad()
-    def begin_external_step(self, params: list[Tensor]) -> dict | None:
-        """Count one step of ``params`` for a caller that applies Adam's update itself (maq.native
-        updates each critic while its gradients are in cache) and return what that needs:
-        ``exp_avg`` and ``exp_avg_sq`` in ``params``' order, ``lr``, ``betas``, ``eps`` and the new
-        ``step``. The state stays here, so state_dict and resuming are unchanged. None, counting
-        nothing, unless ``params`` are exactly one group's parameters with state (a first
-        ``step()`` creates it) and one step count between them."""
-        mine = [
-            g for g in self.param_groups if {id(p) for p in g["params"]} == {id(p) for p in params}
-        ]
-        if len(mine) != 1 or len(mine[0]["params"]) != len(params):
-            return None
-        states = [self.state.get(p, {}) for p in params]
-        if not all("step" in s for s in states):
-            return None
-        _share_counters(states)
-        counters = list({id(s["step"]): s["step"] for s in states}.values())
-        if len(counters) != 1:  # counts that differ
-            return None
-        counters[0].add_(1)
-        group = mine[0]
-        return {
-            "exp_avg": [s["exp_avg"] for s in states],
-            "exp_avg_sq": [s["exp_avg_sq"] for s in states],
-            "lr": float(group["lr"]),
-            "betas": tuple(group["betas"]),
-            "eps": float(group["eps"]),
-            "step": float(counters[0]),
-        }
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        if closure is not None:
-            raise ValueError("FusedAdam.step takes no closure")
-        signature = self._signature()
-        if self._plan is None or self._plan[0] != signature:
-            plan = self._build_plan()
-            if plan is None:  # a first step: Adam creates the state, counting per tensor
-                self._plan = None
-                for state in self.state.values():
-                    if "step" in state:
-                        state["step"] = state["step"].clone()
-                return super().step()
-            self._plan = (signature, plan)
-        for rep, params, avgs, sqs, counters, distinct in self._plan[1]:
-            group = self.param_groups[rep]
-            for counter in distinct:
-                counter.add_(1)
-            torch._fused_adam_(
-                params,
-                [p.grad for p in params],
-                avgs,
-                sqs,
-                [],
-                counters,
-                amsgrad=False,
-                lr=group["lr"],
-                beta1=group["betas"][0],
-                beta2=group["betas"][1],
-                weight_decay=0.0,
-                eps=group["eps"],
-                maximize=False,
-                grad_scale=None,
-                found_inf=None,
-            )
-        return None
+def adam(params, lr: float) -> torch.optim.Adam:
+    """The learners' optimizer: torch.optim.Adam with its fused kernel (one kernel per step)."""
+    return torch.optim.Adam(params, lr=lr, fused=True)
 
 
-def _share_counters(states: list[dict]) -> None:
-    """Give the states with equal step counts one shared counter tensor (after Adam's own
-    state-creating step or load_state_dict, each has its own), so counting a step is one add_."""
-    if states and any(s["step"] is not states[0]["step"] for s in states):
-        shared: dict[float, Tensor] = {}
-        for s in states:
-            s["step"] = shared.setdefault(float(s["step"]), s["step"])
-
-
-def adam(params, lr: float) -> FusedAdam:
-    """The learners' optimizer: Adam with PyTorch's fused kernel (:class:`FusedAdam`)."""
-    return FusedAdam(params, lr)
+@torch.no_grad()
+def polyak_update(target: nn.Module, source: nn.Module, tau: float) -> None:
+    """θ̄ ← (1 − τ)·θ̄ + τ·θ for every parameter (target networks, SAC/IQL)."""
+    for t, s in zip(target.parameters(), source.parameters(), strict=True):
+        t.lerp_(s, tau)

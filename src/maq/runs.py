@@ -9,11 +9,14 @@ Shared by every learner's loop (online, offline, distillation). All files are wr
 * :func:`save_checkpoint` / :func:`load_checkpoint`: self-describing torch files (format version,
   method, config, step, state).
 * ``done.json`` marks a finished run; a finished run is not retrained unless asked.
+* :class:`RunOwner`: one process owns a run folder at a time (a lock the OS drops when its
+  process dies, so a killed run's folder is taken over by the next try).
 """
 
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 import os
@@ -53,6 +56,83 @@ def write_config(run_dir: Path, cfg: Any, name: str = "config.json") -> Path:
     return atomic_write_json(run_dir / name, data)
 
 
+CONFIG_FILES = ("config.json", "config.yaml")
+RESULT_INDEPENDENT = frozenset(("num_threads", "env_workers", "device", "overrides"))
+"""Settings that may differ between a run folder and a later command that resumes or skips it."""
+
+
+def stored_config(run_dir: Path) -> dict[str, Any] | None:
+    """The resolved config a run folder records, None when it has none."""
+    for name in CONFIG_FILES:
+        path = Path(run_dir) / name
+        if path.exists():
+            if name.endswith(".json"):
+                return json.loads(path.read_text())
+            import yaml
+
+            return yaml.safe_load(path.read_text())
+    return None
+
+
+def _normal(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def settings_diff(stored: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """``key: old → new`` for every result-deciding setting both configs record and that
+    differs (the loop and learner fields, the training data). A field only one of them has (one
+    added or removed since the folder was written) does not count."""
+    out = []
+    pairs = [("", stored, new)]
+    for part in ("loop", "learner"):
+        if isinstance(new.get(part), dict):
+            pairs.append(
+                (f"{part}.", stored.get(part, stored if part == "loop" else {}), new[part])
+            )
+    for prefix, old_part, new_part in pairs:
+        for key, value in new_part.items():
+            if key in RESULT_INDEPENDENT or isinstance(value, dict) or key not in old_part:
+                continue
+            if prefix == "" and key not in ("training_dataset", "seed", "env_id", "method"):
+                continue
+            if _normal(old_part[key]) != _normal(value):
+                out.append(f"{key}: {old_part[key]!r} → {value!r}")
+    return out
+
+
+class RunOwner:
+    """Exclusive ownership of a run folder for one process (``with RunOwner(run_dir): ...``).
+
+    The lock is ``flock`` on ``<parent>/.<name>.pid``, which holds the owner's pid: the OS drops
+    it when the owning process exits or is killed, so a stale lock is taken over. A second owner
+    gets ``run folder … is in use by pid N`` before anything is written.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir.parent / f".{self.run_dir.name}.pid"
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunOwner:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise MaqError(f"run folder {self.run_dir} is in use by pid {pid}") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 def is_done(run_dir: Path) -> bool:
     return (run_dir / DONE_FILE).exists()
 
@@ -69,7 +149,7 @@ class EvalCsv:
         self.columns = list(columns)
         if self.path.exists():
             header = self.read_header()
-            if header != self.columns:
+            if header != self.columns[: len(header)]:  # an older maq's prefix is extended
                 raise MaqError(
                     f"{self.path} has columns {header}, expected {self.columns}; "
                     "move it away or use a new --tag"
@@ -196,11 +276,20 @@ EVAL_COLUMNS = [
     "success_rate",
     "phase",
     "checkpoint",
+    "dtw_state",
+    "dtw_action",
+    "dtw_state_norm",
+    "dtw_action_norm",
+    "w_state",
+    "w_action",
 ]
 """The training-time evaluation table every method writes (``experiment_data.csv``, ``SAC.csv``).
 
 ``training_step`` is in primitive env steps; ``episode_reward`` is the mean raw return of the eval
 episodes; ``norm_episode_reward`` the D4RL normalized score of that mean; ``phase`` is ``offline``
 or ``online``; ``checkpoint`` is the file name (in the run folder) saved at that evaluation.
+The last six columns measure the episodes' human-likeness against the held-out human demos (the
+evaluator's metrics: DTW of states and actions, raw and divided by the warping path's length, and
+the Wasserstein distances); they are empty when the run has no test split.
 The evaluator picks the row with the highest ``episode_reward`` (online rows when there are any).
 """

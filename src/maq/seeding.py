@@ -1,13 +1,11 @@
 """Explicit randomness: one ``seed_everything`` call per run, and RNG state for checkpoints; the
-CPU thread and memory settings training runs with (``torch_threads``, ``configure_cpu_process``)."""
+CPU thread settings training runs with (``torch_threads``, ``configure_cpu_process``)."""
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import random
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -52,50 +50,58 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto``: CUDA when available, else CPU; ``cpu``/``cuda``/``cuda:1`` are taken as given."""
+    """``auto``: CUDA when available, else CPU. ``cpu``, ``cuda``, ``cuda:N`` (and ``mps``) are
+    checked against this machine, so a device it lacks or a misspelt name stops the run at once
+    with one line saying what to pass instead, not deep inside training."""
+    from maq.errors import MaqError
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        from maq.errors import MaqError
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise MaqError(
+            f"--device {name!r} is not a device: use auto, cpu, cuda or cuda:N"
+        ) from None
+    if device.type == "cuda":
+        if torch.version.cuda is None:
+            raise MaqError(
+                f"--device {name}: this torch {torch.__version__} is a CPU-only build; use "
+                "--device cpu (or auto), or install torch's CUDA build on a GPU machine"
+            )
+        count = torch.cuda.device_count()
+        if count == 0:
+            raise MaqError(
+                f"--device {name}: no CUDA GPU is visible (driver, CUDA_VISIBLE_DEVICES); "
+                "use --device cpu (or auto)"
+            )
+        if device.index is not None and device.index >= count:
+            raise MaqError(
+                f"--device {name}: this machine has {count} CUDA device(s), cuda:0 to "
+                f"cuda:{count - 1}"
+            )
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise MaqError(f"--device {name}: MPS is not available here; use --device cpu (or auto)")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise MaqError(f"--device {name}: maq runs on auto, cpu, cuda or cuda:N")
+    return device
 
-        raise MaqError(f"--device {name} was asked for but CUDA is not available; use --device cpu")
-    return torch.device(name)
 
-
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
-MMAP_THRESHOLD = 32 * 2**20
-"""Blocks up to this size come from the heap, not mmap (glibc's largest accepted value)."""
-TRIM_THRESHOLD = 256 * 2**20
-"""Free memory at the top of the heap is returned to the OS only above this size."""
 _configured: dict[str, bool] = {}
 
 
 def configure_cpu_process() -> dict[str, bool]:
     """Process-wide CPU settings for maq's own commands and benchmarks, called first thing.
 
-    * Denormals are flushed in the main thread *before* torch's OpenMP pool starts: the flag is
-      per thread, and pool threads copy it from the main thread when they are created, so a
-      later ``torch.set_flush_denormal`` (as in :func:`torch_threads`) reaches only the main
-      thread. With denormal operands, a (10, 256, 256) ``bmm`` on 2 threads took 224–231 ms
-      instead of 1.1 ms (docs/benchmarks.md); Adam's second moments decay into that range.
-    * glibc malloc keeps blocks up to :data:`MMAP_THRESHOLD` in the heap and the heap's free top
-      up to :data:`TRIM_THRESHOLD`: PyTorch's CPU allocator caches nothing, so by default
-      activation-sized tensors came and went as mmap/munmap pairs with fresh page faults (RLPD:
-      123–145 faults per env step, 0.1 with these; the time stayed within the benchmark's
-      noise). No-op where malloc is not glibc's.
-
-    Idempotent; returns what took effect. A library user's process is left alone unless it calls
-    this.
+    Denormals are flushed in the main thread *before* torch's OpenMP pool starts: the flag is per
+    thread, and pool threads copy it from the main thread when they are created, so a later
+    ``torch.set_flush_denormal`` (as in :func:`torch_threads`) reaches only the main thread.
+    Adam's second moments decay into the denormal range, where CPU float arithmetic is several
+    times slower (docs/benchmarks.md). Idempotent; returns what took effect. A library user's
+    process is left alone unless it calls this.
     """
     if not _configured:
         _configured["flush_denormal"] = bool(torch.set_flush_denormal(True))
-        _configured["malloc"] = False
-        libc = ctypes.CDLL(None) if sys.platform.startswith("linux") else None
-        if hasattr(libc, "gnu_get_libc_version") and hasattr(libc, "mallopt"):
-            _configured["malloc"] = bool(
-                libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-                and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
-            )
     return dict(_configured)
 
 
@@ -106,9 +112,9 @@ def torch_threads(n: int) -> Iterator[None]:
     * Threads: small MLPs run fastest on one thread, and two threads collapse when another job
       shares the cores (data.md, docs/benchmarks.md), so every loop picks its count explicitly.
     * Denormals: Adam's second-moment estimates decay into the denormal range, where CPU float
-      arithmetic is ~4× slower; a paper-preset distillation took twice as long without flushing
-      (docs/benchmarks.md). Flushing changes only values below ~1e-38. This reaches the main
-      thread only; :func:`configure_cpu_process` at process start reaches torch's pool threads.
+      arithmetic is several times slower (docs/benchmarks.md). Flushing changes only values
+      below ~1e-38. This reaches the main thread only; :func:`configure_cpu_process` at process
+      start reaches torch's pool threads.
 
     ``MAQ_NUM_THREADS`` overrides ``n`` (the presets' 1 suits a shared machine; a lone run on a
     free multi-core machine is faster with more, and a sweep sets it to each run's CPU share).

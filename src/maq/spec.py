@@ -1,14 +1,26 @@
-"""What identifies one experiment: method, task, seed, (L, K), tag, preset, data files."""
+"""What identifies one experiment (:class:`RunSpec`, as the user names it) and everything a loop
+needs to run it (:class:`Run`, resolved once by :func:`maq.methods.resolve_run`).
+
+A loop receives a :class:`Run` and never looks anything up: the task, the preset with its
+``--set`` overrides, the dataset files, the distillation (for methods that act in codes), the run
+folder and the env factory all arrive in it. Tests build a Run around a fake env and synthetic
+data, so every loop runs without MuJoCo.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
+
+from maq.envs import TaskSpec, make_env
+from maq.presets import PRESET_NAMES, Preset
 from maq.runs import repo_root
 
-PRESETS = ("paper", "smoke")
+PRESETS = PRESET_NAMES  # the names ``--preset`` accepts
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,8 @@ class RunSpec:
     testing_source: str = ""
     overwrite: bool = False
     """Retrain even if the run finished."""
+    sets: tuple[tuple[str, str], ...] = ()
+    """``--set NAME=VALUE`` overrides of the preset's fields, in order."""
     root: Path = field(default_factory=repo_root)
     """Repository root under which MAQ/, RLPD_MAQ/, ... and offline_data/ live."""
 
@@ -46,32 +60,53 @@ class RunSpec:
     def tag_suffix(self) -> str:
         return f"_{self.tag}" if self.tag else ""
 
-    def identity(self, training_dataset: str, device: str) -> dict[str, Any]:
-        """The :class:`RunIdentity` fields of this run, for a learner's resolved config."""
-        return dict(method=self.method, env_id=self.env_id, seed=self.seed, seq_len=self.seq_len,
-                    codebook_size=self.codebook_size, tag=self.tag, preset=self.preset,
-                    training_dataset=training_dataset, device=device)  # fmt: skip
-
 
 @dataclass(frozen=True)
-class RunIdentity:
-    """The head of every learner's resolved config (``config.json``/``config.yaml``)."""
+class Run:
+    """One experiment, resolved: what a training loop (and a policy loader) receives."""
 
-    method: str
-    """The method table's name."""
-    env_id: str
-    """The task, e.g. ``door-human-v1``."""
-    seed: int
-    """Seeds everything: networks, samplers, training episodes, evaluation episodes."""
-    seq_len: int
-    """Macro length L of the distillation (recorded but unused by primitive-action methods)."""
-    codebook_size: int
-    """Number of codes K of the distillation (recorded but unused by primitive-action methods)."""
-    tag: str
-    """Suffix that keeps this run's outputs apart."""
-    preset: str
-    """``paper`` or ``smoke``."""
-    training_dataset: str
-    """The human train split: offline transitions and state statistics; '' if unused."""
+    spec: RunSpec
+    task: TaskSpec
+    run_dir: Path
+    """The run folder (the method table's layout); one process owns it at a time."""
+    preset: Preset
+    """The method's preset with the ``--set`` overrides applied."""
     device: str
-    """Where the learner runs (``cpu``, ``cuda``, ...)."""
+    """Where the learner runs (``cpu``, ``cuda``, ...), resolved from ``--device``."""
+    train_path: Path | None = None
+    """The human train split (offline transitions, state statistics, distillation)."""
+    test_path: Path | None = None
+    """The held-out human split (the distillation's evaluation, human-likeness)."""
+    distillation: Path | None = None
+    """The finished VQ-VAE (and prior) folder: the run acts in its codes. None: primitive."""
+    env_factory: Callable[[], gym.Env] | None = None
+    """Makes one primitive-action env; None = the task's Adroit env (maq.envs.make_env)."""
+
+    @property
+    def acts_in_codes(self) -> bool:
+        return self.distillation is not None
+
+    def make_env(self) -> gym.Env:
+        return self.env_factory() if self.env_factory is not None else make_env(self.task)
+
+    def config(self, **extra: Any) -> dict[str, Any]:
+        """The resolved config a loop writes to its run folder (and every checkpoint)."""
+        import dataclasses
+
+        s = self.spec
+        head = dict(
+            method=s.method,
+            env_id=self.task.name,
+            seed=s.seed,
+            seq_len=s.seq_len,
+            codebook_size=s.codebook_size,
+            tag=s.tag,
+            preset=s.preset,
+            training_dataset=str(self.train_path or ""),
+            device=self.device,
+            overrides=dict(s.sets),
+        )
+        parts = {"loop": dataclasses.asdict(self.preset.loop)}
+        if self.preset.learner is not None:
+            parts["learner"] = dataclasses.asdict(self.preset.learner)
+        return {**head, **extra, **parts}

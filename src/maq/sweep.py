@@ -14,17 +14,15 @@ runs on an existing Ray cluster whose nodes share the repository's filesystem (d
 
 from __future__ import annotations
 
-import argparse
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from itertools import product
 from pathlib import Path
 
 from maq.errors import MaqError
-from maq.methods import METHODS, get_method
+from maq.methods import DISTILL, check_settings, get_method, resolve_run
 from maq.runs import is_done, repo_root
-from maq.spec import PRESETS, RunSpec
+from maq.spec import RunSpec
 
 GRID: dict[str, tuple] = {
     "envs": ("door-human-v1", "pen-human-v1", "hammer-human-v1", "relocate-human-v1"),
@@ -36,8 +34,6 @@ GRID: dict[str, tuple] = {
 """The seed README's ``lazy_rerun.sh`` grid: 4 envs × MAQ+RLPD × L 1..9 × K 16 × 3 seeds = 108."""
 
 LOG_DIR = "sweep_logs"
-DISTILL = "MAQ"
-"""The method whose run (VQ-VAE, and prior) the code-using methods need first."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +74,7 @@ def run_flags(spec: RunSpec) -> list[str]:
     ):
         if value:
             flags.append(f"--{name}={value}")
+    flags += [f"--set={name}={value}" for name, value in spec.sets]
     return flags
 
 
@@ -102,8 +99,14 @@ def grid_specs(base: RunSpec, envs, methods, seqs, ks, seeds) -> Iterator[RunSpe
             codes = get_method(method).uses_codes  # a clear error for an unknown method
             for seed in seeds:
                 for seq_len, k in product(seqs if codes else seqs[:1], ks if codes else ks[:1]):
-                    yield replace(base, method=method, env_id=env_id, seed=seed, seq_len=seq_len,
-                                  codebook_size=k)  # fmt: skip
+                    yield replace(
+                        base,
+                        method=method,
+                        env_id=env_id,
+                        seed=seed,
+                        seq_len=seq_len,
+                        codebook_size=k,
+                    )
 
 
 def plan(
@@ -120,6 +123,7 @@ def plan(
     testing_source: str = "",
     evaluate: bool = True,
     root: Path | None = None,
+    sets: tuple[tuple[str, str], ...] = (),
 ) -> list[Job]:
     """Every distinct run of the grid, each code-using one after its distillation.
 
@@ -127,18 +131,26 @@ def plan(
     distillation the grid lists itself (method ``MAQ``) is that grid run, evaluated if asked.
     """
     root = repo_root() if root is None else Path(root)
-    base = RunSpec(tag=tag, preset=preset, device=device, training_source=training_source,
-                   testing_source=testing_source, root=root)  # fmt: skip
+    base = RunSpec(
+        tag=tag,
+        preset=preset,
+        device=device,
+        training_source=training_source,
+        testing_source=testing_source,
+        root=root,
+        sets=tuple(sets),
+    )
     log_dir = root / LOG_DIR
     runs: dict[str, Job] = {}
     distills: dict[str, Job] = {}
     for spec in grid_specs(base, envs, methods, seqs, ks, seeds):
         key, needs = job_key(spec), None
         if get_method(spec.method).uses_codes and spec.method != DISTILL:
-            dspec = replace(spec, method=DISTILL)
+            dspec = replace(spec, method=DISTILL, sets=())
             needs = job_key(dspec)
-            distills.setdefault(needs, Job(needs, dspec, False, log_dir / f"{needs}.log",
-                                           prerequisite=True))  # fmt: skip
+            distills.setdefault(
+                needs, Job(needs, dspec, False, log_dir / f"{needs}.log", prerequisite=True)
+            )
         runs.setdefault(key, Job(key, spec, evaluate, log_dir / f"{key}.log", needs))
     firsts = [runs.pop(k) if k in runs else d for k, d in distills.items()]
     return firsts + list(runs.values())
@@ -168,8 +180,16 @@ def evaluated(spec: RunSpec) -> bool:
 
 
 def finished(job: Job) -> bool:
-    """Trained, and evaluated if the job evaluates: nothing left to do."""
+    """Trained with the job's settings, and evaluated if the job evaluates: nothing left to do.
+
+    A finished run folder whose recorded settings differ is not skipped: its ``maq train`` then
+    stops with the difference, and the sweep reports it as failed.
+    """
     if not is_done(get_method(job.spec.method).run_dir(job.spec)):
+        return False
+    try:
+        check_settings(resolve_run(job.spec, prepare=False))
+    except MaqError:
         return False
     return not job.evaluate or evaluated(job.spec)
 
@@ -223,154 +243,3 @@ def summary_table(jobs: list[Job], results: dict[str, dict]) -> str:
         for row in rows
     ]
     return "\n".join([head, *(line.rstrip() for line in lines)])
-
-
-# ---- the command ------------------------------------------------------------------------------
-
-
-def _cmd_sweep(args: argparse.Namespace) -> int:
-    import shlex
-
-    from maq.sweep_runner import execute
-
-    jobs = plan(
-        args.envs,
-        args.methods,
-        args.seqs,
-        args.ks,
-        args.seeds,
-        tag=args.tag,
-        preset=args.preset,
-        device=args.device,
-        training_source=args.training_source,
-        testing_source=args.testing_source,
-        evaluate=args.auto_evaluate,
-    )
-    address = args.address or os.environ.get("RAY_ADDRESS") or None
-    if args.dry_run:
-        where = f"Ray cluster at {address}" if address else "a local Ray instance"
-        print(
-            f"sweep plan: {sum(not j.prerequisite for j in jobs)} runs "
-            f"(+{sum(j.prerequisite for j in jobs)} distillations) on {where}, "
-            f"{args.cpus_per_run:g} CPU and {args.gpus_per_run} GPU per run"
-        )
-        for job in jobs:
-            state = "skip" if finished(job) else "run"
-            extra = " (prerequisite)" if job.prerequisite else ""
-            print(f"{state:<4} {job.key}{extra}  log: {job.log}")
-            if state == "run":
-                for argv in commands(job, args.episodes, threads(args.cpus_per_run)):
-                    print(f"       maq {shlex.join(argv)}")
-        return 0
-    results = execute(
-        jobs,
-        address=address,
-        cpus_per_run=args.cpus_per_run,
-        gpus_per_run=args.gpus_per_run,
-        num_cpus=args.num_cpus,
-        num_gpus=args.num_gpus,
-        episodes=args.episodes,
-    )
-    print(summary_table(jobs, results))
-    return 1 if any(r["status"] == "failed" for r in results.values()) else 0
-
-
-def _add_sweep(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "sweep",
-        help="run a grid of experiments on Ray, each once (scripts/lazy_rerun.sh)",
-        allow_abbrev=False,
-        description="Train (and evaluate) every combination of the grid once, on a local Ray "
-        "instance or a Ray cluster. Finished runs are skipped, so running the same "
-        "sweep again only does what is missing. Logs go to sweep_logs/.",
-    )
-    g = p.add_argument_group("grid (default: the seed README's 108 runs)")
-    g.add_argument(
-        "--envs",
-        nargs="+",
-        default=list(GRID["envs"]),
-        metavar="ENV",
-        help=f"tasks (default: {' '.join(GRID['envs'])})",
-    )
-    g.add_argument(
-        "--methods",
-        nargs="+",
-        default=list(GRID["methods"]),
-        choices=list(METHODS),
-        metavar="METHOD",
-        help=f"from {', '.join(METHODS)} (default: MAQ+RLPD)",
-    )
-    g.add_argument(
-        "--seqs",
-        nargs="+",
-        type=int,
-        default=list(GRID["seqs"]),
-        metavar="L",
-        help="macro lengths (default: 1 .. 9)",
-    )
-    g.add_argument(
-        "--ks",
-        nargs="+",
-        type=int,
-        default=list(GRID["ks"]),
-        metavar="K",
-        help="codebook sizes (default: 16)",
-    )
-    g.add_argument(
-        "--seeds",
-        nargs="+",
-        type=int,
-        default=list(GRID["seeds"]),
-        metavar="SEED",
-        help="seeds (default: 1 10 100)",
-    )
-    r = p.add_argument_group("every run")
-    r.add_argument("-t", "--tag", default="", help="suffix that keeps these runs' outputs apart")
-    r.add_argument("-trs", "--training_source", default="", help="train .pkl for every run")
-    r.add_argument("-tes", "--testing_source", default="", help="test .pkl for every run")
-    r.add_argument("--preset", default="paper", choices=PRESETS, help="paper (default) or smoke")
-    r.add_argument(
-        "--device",
-        default="auto",
-        help="auto (cuda when the run has a GPU share, else cpu), cpu, cuda",
-    )
-    r.add_argument(
-        "--no_auto_evaluate",
-        dest="auto_evaluate",
-        action="store_false",
-        help="train only (default: evaluate each run after training)",
-    )
-    r.add_argument(
-        "--episodes",
-        type=int,
-        default=None,
-        help="evaluation episodes per run (default: maq evaluate's)",
-    )
-    x = p.add_argument_group("where it runs")
-    x.add_argument(
-        "--address",
-        default=None,
-        help="an existing Ray cluster (default $RAY_ADDRESS, else a local instance)",
-    )
-    x.add_argument(
-        "--cpus_per_run",
-        type=float,
-        default=1.0,
-        help="CPUs per run, also its torch thread count (default 1)",
-    )
-    x.add_argument(
-        "--gpus_per_run",
-        default="auto",
-        help="GPU share per run, e.g. 0.25; auto = the GPUs spread over the runs that "
-        "fit on the CPUs (0 without GPUs)",
-    )
-    x.add_argument("--num_cpus", type=int, default=None, help="local Ray: CPUs to use (all)")
-    x.add_argument("--num_gpus", type=int, default=None, help="local Ray: GPUs to use (all)")
-    x.add_argument(
-        "--dry-run",
-        "--dry_run",
-        dest="dry_run",
-        action="store_true",
-        help="print the plan (which runs would run or be skipped) and exit",
-    )
-    p.set_defaults(func=_cmd_sweep)

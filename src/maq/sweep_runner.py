@@ -13,7 +13,6 @@ from dataclasses import replace
 
 from maq.errors import MaqError
 from maq.methods import get_method
-from maq.runs import is_done
 from maq.sweep import Job, commands, evaluated, finished, fmt_time, threads
 
 
@@ -35,29 +34,6 @@ def gpu_share(gpus_per_run: str, cpus_per_run: float, cluster: dict[str, float])
         return 0.0
     concurrent = max(1, int(cluster.get("CPU", 1.0) // cpus_per_run))
     return min(1.0, n_gpus / concurrent)
-
-
-def _die_with_parent():
-    """A ``preexec_fn`` that makes the run get SIGTERM when its Ray worker dies (Linux only).
-
-    Without it, a run outlives an interrupted sweep: Ray kills its workers, not their children.
-    The run resumes from its last checkpoint when the sweep is started again.
-    """
-    import ctypes
-    import signal
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork
-    parent = os.getpid()
-
-    def preexec() -> None:
-        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        if os.getppid() != parent:  # the worker died before prctl took effect
-            os._exit(1)
-
-    return preexec
 
 
 def run_job(
@@ -96,11 +72,10 @@ def run_job(
     try:
         if finished(job):
             return result("skipped")
-        run_dir = get_method(job.spec.method).run_dir(job.spec)
         with job.log.open("a") as log:
             for argv in commands(job, episodes, workers):
-                if argv[0] == "train" and is_done(run_dir):
-                    continue
+                # `maq train` runs even for a finished folder: it skips it only when the
+                # folder's recorded settings are the job's, and says so otherwise.
                 if argv[0] == "evaluate" and evaluated(job.spec):
                     continue
                 log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} maq {shlex.join(argv)}\n")
@@ -110,9 +85,9 @@ def run_job(
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
-                    env={**os.environ, **env},
+                    # the run stops when this Ray worker dies (maq.cli watches MAQ_PARENT_PID)
+                    env={**os.environ, **env, "MAQ_PARENT_PID": str(os.getpid())},
                     cwd=job.spec.root,
-                    preexec_fn=_die_with_parent(),
                 ).returncode
                 if rc != 0:
                     return result("failed", f"maq {argv[0]} exited with status {rc}")

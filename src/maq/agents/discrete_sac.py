@@ -5,11 +5,12 @@ eqs. 10-12): critics output Q(s, ·) for every code, and the soft value and the 
 *exact* expectation over the K codes instead of sampling. Settings are the release's
 (``RLPD_MAQ/base_agent.py``, ``RLPDMAQ.py``; reference-spec §5.1, §5.5, §14): two critics, fixed
 α = 0.2, per-macro γ = 0.99, τ = 0.005 every 2 gradient steps. MAQ+RLPD and MAQ+DSAC differ only
-in their data (maq.train.online_presets); RLPD-style options (``num_qs``, ``num_min_qs``,
+in their data (maq.presets); RLPD-style options (``num_qs``, ``num_min_qs``,
 LayerNorm, ``utd_ratio``) work here too.
 
-Shared with maq.agents.sac: the TD target, the per-critic MSE and Polyak averaging; the critic
-ensemble is maq.nn.EnsembleMLP. Pure: tensors in, metrics out, own ``torch.Generator``.
+Shared with maq.agents.sac: the TD target, the per-critic MSE, the UTD schedule and Polyak
+averaging (``SoftActorCritic``); the critic ensemble is maq.nn.EnsembleMLP. Pure: tensors in,
+metrics out, own ``torch.Generator``.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from maq.agents.sac import SoftActorCriticBase, critic_loss, td_target
+from maq.agents.sac import SoftActorCritic, critic_loss, td_target
 from maq.buffers import Batch
-from maq.nn import EnsembleMLP, adam, compile_forward, mlp, use_compile
+from maq.nn import EnsembleMLP, Gradients, adam, compile_forward, mlp, use_compile
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,8 @@ class DiscreteSACConfig:
     init: str = "torch"
     """Weight init (maq.nn.INITS): the release uses PyTorch's nn.Linear default."""
     compile: str = "off"
-    """torch.compile the networks (maq.nn.COMPILE_MODES); off: with 2 critics and UTD 1/8 the
-    updates are a small share of a MAQ run (docs/benchmarks.md)."""
+    """torch.compile the losses' gradients (maq.nn.COMPILE_MODES); off: with 2 critics and UTD
+    1/8 the updates are a small share of a MAQ run (docs/benchmarks.md)."""
 
 
 # ---- losses (pure) ---------------------------------------------------------------------------
@@ -88,20 +89,13 @@ def discrete_actor_loss(
 # ---- learner ---------------------------------------------------------------------------------
 
 
-class DiscreteSAC(SoftActorCriticBase):
+class DiscreteSAC(SoftActorCritic):
     """Categorical actor over K codes, critic ensemble Q(s, ·) ∈ R^K with targets, fixed α."""
 
     def __init__(
-        self,
-        obs_dim: int,
-        num_actions: int,
-        cfg: DiscreteSACConfig,
-        device: torch.device | str = "cpu",
-        seed: int = 0,
+        self, obs_dim: int, num_actions: int, cfg: DiscreteSACConfig, device="cpu", seed: int = 0
     ):
-        self.cfg = cfg
-        self.device = torch.device(device)
-        self.num_actions = num_actions
+        self.cfg, self.device, self.num_actions = cfg, torch.device(device), num_actions
         init_gen = torch.Generator().manual_seed(seed)  # weights drawn on the CPU, then moved
         self.actor = mlp(obs_dim, cfg.hidden_dims, num_actions, False, cfg.init, init_gen)
         self.critic = EnsembleMLP(
@@ -118,11 +112,11 @@ class DiscreteSAC(SoftActorCriticBase):
         self.actor_opt = adam(self.actor.parameters(), cfg.actor_lr)
         self.critic_opt = adam(self.critic.parameters(), cfg.critic_lr)
         self.generator = torch.Generator(self.device).manual_seed(seed)
-        self.num_updates = 0
         self.compiled = use_compile(cfg.compile, self.device)
-        if self.compiled:  # acting and log π(·|s'); the losses compile as a whole
+        if self.compiled:  # acting and log π(·|s'); the losses' gradients compile as a whole
             compile_forward(self.actor)
-        self._init_gradients()
+        self._critic_grad = Gradients(self.critic, self.critic_loss, self.compiled)
+        self._actor_grad = Gradients(self.actor, self.actor_loss, self.compiled)
 
     # ---- acting ----
     def log_probs(self, obs: Tensor) -> Tensor:
@@ -138,14 +132,15 @@ class DiscreteSAC(SoftActorCriticBase):
         probs = F.softmax(logits, dim=-1)
         return torch.multinomial(probs, 1, generator=self.generator).squeeze(-1)
 
-    # ---- updates ----
-    def _next_policy(self, next_observations: Tensor) -> tuple[Tensor]:
+    # ---- losses of this learner's networks ----
+    def next_policy(self, next_observations: Tensor) -> tuple[Tensor]:
         """log π(·|s') for the exact soft value of the TD targets: ((N, K),)."""
         return (self.log_probs(next_observations),)
 
-    def _critic_loss(
+    def critic_loss(
         self, b: Batch, next_policy: tuple[Tensor], subset: Tensor
     ) -> tuple[Tensor, dict[str, Tensor]]:
+        """y = r + γ·m·V̄(s') with V̄ the exact soft value of the subset's min target Q."""
         cfg = self.cfg
         with torch.no_grad():
             next_q = self.target_critic(b.next_observations, subset).min(dim=0).values  # (B, K)
@@ -156,7 +151,7 @@ class DiscreteSAC(SoftActorCriticBase):
         q = q_all.gather(-1, index).squeeze(-1)  # (E, B)
         return critic_loss(q, target_q)
 
-    def _actor_loss(self, b: Batch) -> tuple[Tensor, dict[str, Tensor]]:
+    def actor_loss(self, b: Batch) -> tuple[Tensor, dict[str, Tensor]]:
         with torch.no_grad():  # critics frozen for the actor step (``RLPDMAQ.py``)
             q = self.critic(b.observations)
         cfg = self.cfg
@@ -164,7 +159,15 @@ class DiscreteSAC(SoftActorCriticBase):
             self.log_probs(b.observations), q, cfg.alpha, cfg.actor_q_reduction
         )
 
-    def _actor_step(self, b: Batch) -> dict[str, Tensor | float]:
-        metrics = self._actor_gradients(b)
+    # ---- updates ----
+    def update_critic(self, b: Batch, next_policy: tuple[Tensor]) -> dict[str, Tensor]:
+        """One critic step (its gradient into ``.grad``, Adam, Polyak on schedule)."""
+        metrics = self._critic_grad(b, next_policy, self.target_subset())
+        self.step_critics()
+        return metrics
+
+    def update_actor(self, b: Batch) -> dict[str, Tensor | float]:
+        """One actor step; α is fixed (the release's auto-α is off, reference-spec §12 item 6)."""
+        metrics = self._actor_grad(b)
         self.actor_opt.step()
         return {**metrics, "alpha": self.cfg.alpha}

@@ -27,9 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from maq.agents.sac import polyak_update
 from maq.buffers import Batch
-from maq.nn import EnsembleMLP, Gradients, adam, mlp, use_compile
+from maq.nn import EnsembleMLP, Gradients, adam, mlp, polyak_update, use_compile
 
 ACTORS = ("gaussian", "categorical")
 
@@ -68,9 +67,8 @@ class IQLConfig:
     """Clamp of the Gaussian actor's log-std parameter (CORL's ``LOG_STD_MIN/MAX``)."""
     compile: str = "auto"
     """torch.compile the gradient of :meth:`IQL.losses`, forward and backward in one graph
-    (maq.nn.COMPILE_MODES, maq.nn.Gradients): ``auto`` where a compiler exists. ≈40% more
-    updates/s for IQL than eager at 2 threads, for a few seconds of compilation at start
-    (docs/benchmarks.md); ``smoke`` presets turn it off."""
+    (maq.nn.COMPILE_MODES, maq.nn.Gradients): ``auto`` where a compiler exists, for a few
+    seconds of compilation at start (docs/benchmarks.md); ``smoke`` presets turn it off."""
 
 
 # --- losses (each returns (loss, metrics)) -------------------------------------------------------
@@ -137,8 +135,8 @@ class IQLNetworks(nn.Module):
         if cfg.actor not in ACTORS:
             raise ValueError(f"unknown actor {cfg.actor!r}; choose one of {ACTORS}")
         self.critic = EnsembleMLP(2, obs_dim + action_dim, cfg.hidden_dims, 1)  # (2, B, 1)
-        self.value = mlp(obs_dim, cfg.hidden_dims, 1)
-        self.actor = mlp(obs_dim, cfg.hidden_dims, action_dim)  # tanh-mean or logits
+        self.value = mlp(obs_dim, cfg.hidden_dims, 1, init="torch")
+        self.actor = mlp(obs_dim, cfg.hidden_dims, action_dim, init="torch")  # tanh-mean or logits
         self.log_std = nn.Parameter(torch.zeros(action_dim if cfg.actor == "gaussian" else 0))
         self.register_buffer("obs_mean", torch.zeros(obs_dim))
         self.register_buffer("obs_std", torch.ones(obs_dim))
@@ -170,7 +168,7 @@ class IQL:
             raise ValueError("prior_kl_coef > 0 needs a categorical actor and a prior")
         n = self.nets
         actor_params = [*n.actor.parameters(), *([n.log_std] if n.log_std.numel() else [])]
-        self.optimizer = adam(  # fused: one kernel per step (maq.nn.adam)
+        self.optimizer = adam(
             [
                 {"params": list(n.critic.parameters()), "lr": cfg.critic_lr},
                 {"params": list(n.value.parameters()), "lr": cfg.value_lr},

@@ -5,19 +5,18 @@ the REDQ/RLPD extensions (Chen et al. 2021; Ball et al. 2023, "Efficient Online 
 Data" §3): an ensemble of ``num_qs`` critics trained together, a TD target from the min over a
 random subset of ``num_min_qs`` target critics, optional LayerNorm in the critics, and
 ``utd_ratio`` critic steps per actor/temperature step. RLPD is this learner with the ``rlpd``
-preset (maq.train.online_presets) plus 50/50 online/offline minibatches (maq.buffers).
+preset (maq.presets) plus 50/50 online/offline minibatches (maq.buffers).
 
-The ensemble is one :class:`maq.nn.EnsembleMLP` (stacked weights, batched matmuls). Shared with
-the discrete learner (maq.agents.discrete_sac): the TD target's structure, Polyak averaging and the
-ensemble; the data side lives in maq.buffers. No env, file or logger here; randomness comes from
-the learner's own ``torch.Generator``.
+:class:`SoftActorCritic` holds what SAC and the discrete learner (maq.agents.discrete_sac) share:
+the UTD schedule of :meth:`~SoftActorCritic.update`, the target critics' Polyak step and the
+checkpoint plumbing. No env, file or logger here; randomness comes from the learner's own
+``torch.Generator``.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from maq.buffers import Batch
-from maq.nn import EnsembleMLP, Gradients, adam, compile_forward, mlp, use_compile
+from maq.nn import EnsembleMLP, Gradients, adam, compile_forward, mlp, polyak_update, use_compile
 
 
 @dataclass(frozen=True)
@@ -62,8 +61,8 @@ class SACConfig:
     backup_entropy: bool = True
     """Subtract α·log π(a'|s') in the TD target (``backup_entropy``)."""
     utd_ratio: int = 20
-    """Critic steps per call of :meth:`SAC.update`; one actor and temperature step follows, on
-    the last minibatch (``train_finetuning.py --utd_ratio=20``)."""
+    """Critic steps per :meth:`SAC.update`; one actor and temperature step follows, on the last
+    minibatch (``train_finetuning.py --utd_ratio=20``)."""
     log_std_min: float = -20.0
     """Lower clip of the actor's log standard deviation (RLPD's TanhNormal)."""
     log_std_max: float = 2.0
@@ -71,13 +70,8 @@ class SACConfig:
     init: str = "xavier"
     """Weight init (maq.nn.INITS): RLPD uses Xavier-uniform."""
     compile: str = "auto"
-    """torch.compile the networks (maq.nn.COMPILE_MODES): ``auto`` where a compiler exists;
-    ~2.5× faster updates on a CPU (docs/benchmarks.md), results equal up to float rounding."""
-    native_critic: bool = True
-    """When compiling on a CPU, the LayerNorm critics' loss gradient and their Adam and Polyak
-    steps run in maq's C kernels (maq.native: one member per thread, 12–19% faster RLPD env
-    steps) instead of TorchInductor's graph and torch's Adam; results equal up to float rounding.
-    Falls back, with a warning, where the kernels cannot be built."""
+    """torch.compile the losses' gradients (maq.nn.COMPILE_MODES): ``auto`` where a compiler
+    exists (the default measured in docs/benchmarks.md); results equal eager up to rounding."""
 
 
 # ---- losses (pure) ---------------------------------------------------------------------------
@@ -89,10 +83,8 @@ def td_target(rewards: Tensor, masks: Tensor, discount: float, next_v: Tensor) -
 
 
 def critic_loss(q: Tensor, target_q: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-    """Σ_i mean_b (Q_i(s,a) − y)² over the ensemble (SAC eq. 5, per critic). Summing over
-    members makes one Adam over the stacked weights equal to an optimizer per critic. Metrics
-    stay tensors (no device sync per critic step); :meth:`SoftActorCriticBase.update` reads the
-    last step's."""
+    """Σ_i mean_b (Q_i(s,a) − y)² over the ensemble ``q`` (E, B) (SAC eq. 5, per critic).
+    Summing over members makes one Adam over the stacked weights equal to one per critic."""
     loss = ((q - target_q.unsqueeze(0)) ** 2).mean(dim=1).sum()
     return loss, {"critic_loss": loss.detach() / q.shape[0], "q": q.detach().mean()}
 
@@ -100,8 +92,8 @@ def critic_loss(q: Tensor, target_q: Tensor) -> tuple[Tensor, dict[str, Tensor]]
 def actor_loss(
     log_probs: Tensor, q: Tensor, alpha: Tensor, reduction: str
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """mean_s [α·log π(a|s) − Q(s,a)], a ~ π reparameterized (SAC eq. 7); Q = ensemble mean or
-    min. ``entropy`` (−mean log π, detached) feeds the temperature loss."""
+    """mean_s [α·log π(a|s) − Q(s,a)], a ~ π reparameterized (SAC eq. 7); Q = the ensemble's
+    mean or min. ``entropy`` (−mean log π, detached) feeds the temperature loss."""
     q_pi = q.mean(dim=0) if reduction == "mean" else q.min(dim=0).values
     loss = (alpha * log_probs - q_pi).mean()
     return loss, {"actor_loss": loss.detach(), "entropy": -log_probs.detach().mean()}
@@ -110,16 +102,9 @@ def actor_loss(
 def temperature_loss(
     log_alpha: Tensor, entropy: Tensor, target_entropy: float
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """α·(H(π) − H̄) with H(π) ≈ −mean log π, a constant here (SAC eq. 18; RLPD's
-    ``temp_loss``)."""
+    """α·(H(π) − H̄), with H(π) ≈ −mean log π a constant here (SAC eq. 18; RLPD's temp_loss)."""
     loss = log_alpha.exp() * (entropy - target_entropy)
     return loss, {"temperature_loss": loss.detach(), "alpha": log_alpha.detach().exp()}
-
-
-def polyak_update(target: torch.nn.Module, source: torch.nn.Module, tau: float) -> None:
-    """θ̄ ← (1 − τ)·θ̄ + τ·θ, all tensors in one call."""
-    with torch.no_grad():
-        torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
 
 
 def tanh_log_prob(u: Tensor, mean: Tensor, log_std: Tensor) -> Tensor:
@@ -130,71 +115,49 @@ def tanh_log_prob(u: Tensor, mean: Tensor, log_std: Tensor) -> Tensor:
     return (normal - correction).sum(dim=-1)
 
 
-# ---- learner ---------------------------------------------------------------------------------
+# ---- learners --------------------------------------------------------------------------------
 
 
-class SoftActorCriticBase:
-    """The UTD update schedule and checkpoint plumbing shared by SAC and DiscreteSAC.
+class SoftActorCritic:
+    """The UTD schedule and checkpoints shared by :class:`SAC` and ``DiscreteSAC``.
 
-    Subclasses set ``cfg`` (with ``utd_ratio``), ``generator``, ``num_updates``, the modules in
-    ``_modules``, the optimizers in ``_optimizers`` and tensors in ``_tensors``, implement
-    ``_next_policy`` / ``_critic_loss`` / ``_actor_step``, and call :meth:`_init_gradients`.
-    Gradients come from :class:`maq.nn.Gradients`: with ``compiled``, each loss's forward and
-    backward pass run as one compiled graph.
+    Subclasses build ``cfg``, ``actor``, ``critic``, ``target_critic``, the optimizers named in
+    ``_optimizers``, ``generator`` and ``device``, and implement ``next_policy``,
+    ``update_critic`` and ``update_actor``.
     """
 
-    _modules: tuple[str, ...] = ("actor", "critic", "target_critic")
     _optimizers: tuple[str, ...] = ("actor_opt", "critic_opt")
     _tensors: tuple[str, ...] = ()
-    native = False
-    """Whether the critic gradient comes from maq.native's kernels (set by SAC)."""
+    num_updates = 0
+    """Critic steps so far (the Polyak schedule counts them)."""
 
     def update(self, batch: Batch) -> dict[str, float]:
-        """``utd_ratio`` critic steps on consecutive minibatches of ``batch`` (its size must be a
+        """``utd_ratio`` critic steps on consecutive minibatches of ``batch`` (its size is a
         multiple of utd_ratio), then one actor (and temperature) step on the last minibatch.
 
-        The actor's next-state outputs for the TD targets (a′ ~ π(·|s′), or log π(·|s′)) come
-        from one pass over all minibatches: the actor does not change during the critic steps.
+        The actor does not change during the critic steps, so its next-state outputs for all
+        the TD targets come from one pass over ``batch``.
         """
         n = len(batch.rewards) // self.cfg.utd_ratio
         with torch.no_grad():
-            next_policy = self._next_policy(batch.next_observations)
-        metrics: dict[str, Tensor | float] = {}
+            next_policy = self.next_policy(batch.next_observations)
         for i in range(self.cfg.utd_ratio):
             rows = slice(i * n, (i + 1) * n)
             mini = Batch(*(x[rows] for x in batch))
-            metrics = self._critic_step(mini, tuple(x[rows] for x in next_policy))
-        metrics = {**metrics, **self._actor_step(mini)}
+            metrics = self.update_critic(mini, tuple(x[rows] for x in next_policy))
+        metrics = {**metrics, **self.update_actor(mini)}
         return {k: float(v) for k, v in metrics.items()}
 
-    def _init_gradients(self, compile_actor_loss: bool = True) -> None:
-        self._critic_gradients = Gradients(self.critic, self._critic_loss, self.compiled)
-        self._actor_gradients = Gradients(
-            self.actor, self._actor_loss, self.compiled and compile_actor_loss
-        )
+    def target_subset(self) -> Tensor:
+        """The ``num_min_qs`` target critics, drawn at random, the TD target takes the min over."""
+        perm = torch.randperm(self.cfg.num_qs, generator=self.generator, device=self.device)
+        return perm[: self.cfg.num_min_qs]
 
-    def _critic_step(self, b: Batch, next_policy: tuple[Tensor, ...]) -> dict[str, Tensor]:
-        """One critic update on minibatch ``b``: the TD target's min runs over a random subset
-        of ``num_min_qs`` target critics; then Adam, and Polyak every ``target_update_period``."""
-        cfg = self.cfg
-        subset = torch.randperm(cfg.num_qs, generator=self.generator, device=self.device)
-        polyak = (self.num_updates + 1) % cfg.target_update_period == 0
-        metrics = self._critic_update(b, next_policy, subset[: cfg.num_min_qs], polyak)
-        self.num_updates += 1
-        return metrics
-
-    def _critic_update(
-        self, b: Batch, next_policy: tuple[Tensor, ...], subset: Tensor, polyak: bool
-    ) -> dict[str, Tensor]:
-        """The critics' gradient, their Adam step and, when ``polyak``, the targets' step."""
-        metrics = self._critic_gradients(b, next_policy, subset)
-        self._step_critics(polyak)
-        return metrics
-
-    def _step_critics(self, polyak: bool) -> None:
-        """Adam on the critics' gradients, then Polyak toward them when ``polyak``."""
+    def step_critics(self) -> None:
+        """Adam on the critics' gradients, then Polyak every ``target_update_period`` steps."""
         self.critic_opt.step()
-        if polyak:
+        self.num_updates += 1
+        if self.num_updates % self.cfg.target_update_period == 0:
             polyak_update(self.target_critic, self.critic, self.cfg.polyak_tau)
 
     def policy_state_dict(self) -> dict[str, Any]:
@@ -202,14 +165,10 @@ class SoftActorCriticBase:
         return {"actor": self.actor.state_dict()}
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything an exact resume needs: nets, optimizers, generator, update counter.
-
-        A deep copy: optimizers load state tensors without copying, so a live state shared by
-        two learners would be stepped twice.
-        """
-        state = {
-            name: getattr(self, name).state_dict() for name in self._modules + self._optimizers
-        }
+        """Everything an exact resume needs, deep-copied (optimizers load state tensors without
+        copying, so a live state shared by two learners would be stepped twice)."""
+        names = ("actor", "critic", "target_critic", *self._optimizers)
+        state = {name: getattr(self, name).state_dict() for name in names}
         state.update({name: getattr(self, name) for name in self._tensors})
         state = copy.deepcopy(state)
         return {**state, "generator": self.generator.get_state(), "num_updates": self.num_updates}
@@ -219,7 +178,7 @@ class SoftActorCriticBase:
         self.actor.load_state_dict(state["actor"])
         if "critic" not in state:
             return
-        for name in self._modules + self._optimizers:
+        for name in ("critic", "target_critic", *self._optimizers):
             getattr(self, name).load_state_dict(state[name])
         with torch.no_grad():
             for name in self._tensors:
@@ -228,23 +187,14 @@ class SoftActorCriticBase:
         self.num_updates = int(state["num_updates"])
 
 
-class SAC(SoftActorCriticBase):
+class SAC(SoftActorCritic):
     """Tanh-Gaussian actor, critic ensemble with targets, learned temperature."""
 
     _optimizers = ("actor_opt", "critic_opt", "temp_opt")
     _tensors = ("log_alpha",)
 
-    def __init__(
-        self,
-        obs_dim: int,
-        act_dim: int,
-        cfg: SACConfig,
-        device: torch.device | str = "cpu",
-        seed: int = 0,
-    ):
-        self.cfg = cfg
-        self.device = torch.device(device)
-        self.act_dim = act_dim
+    def __init__(self, obs_dim: int, act_dim: int, cfg: SACConfig, device="cpu", seed: int = 0):
+        self.cfg, self.device, self.act_dim = cfg, torch.device(device), act_dim
         self.target_entropy = -act_dim / 2 if cfg.target_entropy is None else cfg.target_entropy
         init_gen = torch.Generator().manual_seed(seed)  # weights drawn on the CPU, then moved
         self.actor = mlp(obs_dim, cfg.hidden_dims, 2 * act_dim, False, cfg.init, init_gen)
@@ -266,33 +216,16 @@ class SAC(SoftActorCriticBase):
         self.critic_opt = adam(self.critic.parameters(), cfg.critic_lr)
         self.temp_opt = adam([self.log_alpha], cfg.temp_lr)
         self.generator = torch.Generator(self.device).manual_seed(seed)
-        self.num_updates = 0
         self.compiled = use_compile(cfg.compile, self.device)
-        # Compiled: the critic loss's gradient is one graph (maq.nn.Gradients). The actor loss
-        # backpropagates through the critics into the actions, and TorchInductor's joint graph of
-        # that (10 LayerNorm critics) ran ≈3× slower than compiled forwards plus autograd, so the
-        # actor step uses those: the actor's forward and a compiled view of the critics'.
+        # Compiled, the critic loss's gradient is one graph. The actor loss backpropagates
+        # through 10 LayerNorm critics into the actions; TorchInductor's joint graph of that ran
+        # slower than compiled forwards plus autograd, so the actor step uses those.
         self._critic_forward = self.critic
         if self.compiled:
             compile_forward(self.actor)
             self._critic_forward = torch.compile(self.critic.forward, dynamic=False)
-        self._init_gradients(compile_actor_loss=False)
-        self.native = self.compiled and cfg.native_critic and self._use_native_critic()
-
-    def _use_native_critic(self) -> bool:
-        """Route the critic gradient through maq.native where it applies and builds."""
-        if self.device.type != "cpu" or not self.cfg.critic_layer_norm:
-            return False
-        from maq.native import EnsembleKernels, NativeUnavailable
-
-        try:
-            self._native_critic = EnsembleKernels(self.critic)
-            self._native_target = EnsembleKernels(self.target_critic)
-        except NativeUnavailable as err:
-            reason = f"maq.native is unavailable ({err}); the critics use TorchInductor's kernels"
-            warnings.warn(reason, stacklevel=3)
-            return False
-        return True
+        self._critic_grad = Gradients(self.critic, self.critic_loss, self.compiled)
+        self._actor_grad = Gradients(self.actor, self.actor_loss, compiled=False)
 
     # ---- acting ----
     def _dist(self, obs: Tensor) -> tuple[Tensor, Tensor]:
@@ -315,80 +248,55 @@ class SAC(SoftActorCriticBase):
             return torch.tanh(self._dist(obs)[0])
         return self.sample(obs)[0]
 
-    # ---- updates ----
-    def _next_policy(self, next_observations: Tensor) -> tuple[Tensor, Tensor]:
+    # ---- losses of this learner's networks ----
+    def next_policy(self, next_observations: Tensor) -> tuple[Tensor, Tensor]:
         """a' ~ π(·|s') and log π(a'|s') for the TD targets: (N, A), (N,)."""
         return self.sample(next_observations)
 
-    def _td_target(self, b: Batch, next_log_probs: Tensor, next_qs: Tensor) -> Tensor:
-        """y from the subset's target Q-values (K, B): min over them, minus α·log π(a'|s')."""
-        next_q = next_qs.min(dim=0).values
-        if self.cfg.backup_entropy:
-            next_q = next_q - self.log_alpha.detach().exp() * next_log_probs
-        return td_target(b.rewards, b.masks, self.cfg.discount, next_q)
-
-    def _critic_loss(
+    def critic_loss(
         self, b: Batch, next_policy: tuple[Tensor, Tensor], subset: Tensor
     ) -> tuple[Tensor, dict[str, Tensor]]:
+        """y = r + γ·m·(min_{i∈subset} Q̄_i(s', a') − α·log π(a'|s')), then :func:`critic_loss`."""
         next_actions, next_log_probs = next_policy
         with torch.no_grad():
-            next_obs_act = torch.cat([b.next_observations, next_actions], -1)
-            next_qs = self.target_critic(next_obs_act, subset).squeeze(-1)
-            target_q = self._td_target(b, next_log_probs, next_qs)
+            next_q = self.target_critic(torch.cat([b.next_observations, next_actions], -1), subset)
+            next_v = next_q.squeeze(-1).min(dim=0).values
+            if self.cfg.backup_entropy:
+                next_v = next_v - self.log_alpha.detach().exp() * next_log_probs
+            target_q = td_target(b.rewards, b.masks, self.cfg.discount, next_v)
         q = self.critic(torch.cat([b.observations, b.actions], -1)).squeeze(-1)  # (E, B)
         return critic_loss(q, target_q)
 
-    def _critic_update(
-        self, b: Batch, next_policy: tuple[Tensor, ...], subset: Tensor, polyak: bool
-    ) -> dict[str, Tensor]:
-        if not self.native:
-            return super()._critic_update(b, next_policy, subset, polyak)
-        return self._native_critic_update(b, next_policy, subset, polyak)
-
-    @torch.no_grad()
-    def _native_critic_update(
-        self, b: Batch, next_policy: tuple[Tensor, ...], subset: Tensor, polyak: bool
-    ) -> dict[str, Tensor]:
-        """:meth:`_critic_update` in maq.native's kernels: the target Q of the subset, then the
-        critic loss's gradient with each member's Adam and Polyak step applied right after its
-        gradient (the optimizer keeps the state; its first step, which creates it, is its own)."""
-        from maq.native import AdamStep
-
-        next_actions, next_log_probs = next_policy
-        next_obs_act = torch.cat([b.next_observations, next_actions], -1)
-        target_q = self._td_target(b, next_log_probs, self._native_target.q(next_obs_act, subset))
-        obs_act = torch.cat([b.observations, b.actions], -1)
-        counted = self.critic_opt.begin_external_step(self._native_critic.parameters)
-        adam = None
-        if counted is not None:
-            target = self.target_critic if polyak else None
-            adam = AdamStep(**counted, target=target, tau=self.cfg.polyak_tau)
-        q_sum, sq_sum = self._native_critic.mse_grad(obs_act, target_q, adam)
-        if adam is None:
-            self._step_critics(polyak)
-        n = self.cfg.num_qs * len(target_q)
-        return {"critic_loss": sq_sum.sum() / n, "q": q_sum.sum() / n}
-
-    def _actor_loss(self, b: Batch, eps: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def actor_loss(self, b: Batch, eps: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         actions, log_probs = self.sample(b.observations, eps)
         q = self._critic_forward(torch.cat([b.observations, actions], -1)).squeeze(-1)
         alpha = self.log_alpha.detach().exp()
         return actor_loss(log_probs, q, alpha, self.cfg.actor_q_reduction)
 
-    def _actor_step(self, b: Batch) -> dict[str, Tensor]:
-        """One actor step (the critics are constants in its loss), then one temperature step on
-        the same batch's entropy."""
-        shape = (len(b.observations), self.act_dim)
-        eps = torch.randn(shape, generator=self.generator, device=self.device)
-        self.critic.requires_grad_(False)  # the critics' compiled backward skips their weights
+    # ---- updates ----
+    def update_critic(self, b: Batch, next_policy: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
+        """One critic step (its gradient into ``.grad``, Adam, Polyak on schedule)."""
+        metrics = self._critic_grad(b, next_policy, self.target_subset())
+        self.step_critics()
+        return metrics
+
+    def update_actor(self, b: Batch) -> dict[str, Tensor]:
+        """One actor step (the critics are constants in its loss), then the temperature's."""
+        eps = torch.randn(
+            (len(b.observations), self.act_dim), generator=self.generator, device=self.device
+        )
+        self.critic.requires_grad_(False)  # the critics' backward skips their weights
         try:
-            metrics = self._actor_gradients(b, eps)
+            metrics = self._actor_grad(b, eps)
         finally:
             self.critic.requires_grad_(True)
         self.actor_opt.step()
-        entropy = metrics["entropy"]
-        t_loss, t_metrics = temperature_loss(self.log_alpha, entropy, self.target_entropy)
+        return {**metrics, **self.update_temperature(metrics["entropy"])}
+
+    def update_temperature(self, entropy: Tensor) -> dict[str, Tensor]:
+        """One step of log α toward the target entropy (SAC eq. 18)."""
+        loss, metrics = temperature_loss(self.log_alpha, entropy, self.target_entropy)
         self.temp_opt.zero_grad(set_to_none=True)
-        t_loss.backward()
+        loss.backward()
         self.temp_opt.step()
-        return {**metrics, **t_metrics}
+        return metrics

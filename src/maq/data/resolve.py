@@ -6,7 +6,7 @@ from pathlib import Path
 
 from maq.data.format import load_trajectories
 from maq.data.split import default_dataset_paths
-from maq.envs import get_task
+from maq.envs import TaskSpec, get_task
 from maq.errors import DatasetError
 
 
@@ -18,7 +18,7 @@ def _given(root: Path, name: str) -> Path:
 
 
 def resolve_datasets(
-    env_id: str,
+    env_id: str | TaskSpec,
     seed: int,
     root: Path,
     training_source: str = "",

@@ -18,7 +18,6 @@ number of workers.
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing as mp
 import os
 import time
@@ -33,9 +32,16 @@ import gymnasium as gym
 from maq.envs import TaskSpec, get_task, make_env, normalized_score
 from maq.errors import MaqError
 from maq.evaluation.metrics import HumanReference, episode_metrics, preload
-from maq.evaluation.report import EpisodeRecord, append_row, results_path, summarize
+from maq.evaluation.report import (
+    EpisodeRecord,
+    append_row,
+    command_line,
+    results_path,
+    source_commit,
+    summarize,
+)
 from maq.evaluation.select import select_checkpoint
-from maq.methods import get_method, resolve
+from maq.methods import get_method, load_policy
 from maq.policy import Policy
 from maq.rollout import episode_seed, run_episode
 from maq.spec import RunSpec
@@ -145,7 +151,8 @@ def find_checkpoint(spec: RunSpec, model_path: str = "") -> Path:
 class EvaluationResult:
     row: dict[str, Any]
     records: list[EpisodeRecord]
-    checkpoint: Path
+    checkpoint: Path | None
+    """The evaluated checkpoint; the training split for the Human row, None for Random."""
     csv_path: Path | None
     wall_seconds: float
 
@@ -177,8 +184,13 @@ def evaluate(
     episodes: int = DEFAULT_EPISODES,
     workers: int = 1,
     write: bool = True,
+    command: str | None = None,
 ) -> EvaluationResult:
-    """Evaluate a run's best checkpoint (or ``model_path``) and append its row to the CSV."""
+    """Evaluate a run's best checkpoint (or ``model_path``) and append its row to the CSV.
+
+    ``command`` is recorded in the row's ``command`` column (default: this process's command
+    line), next to the source ``commit``, so the report can say what produced every number.
+    """
     if episodes < 1:
         raise MaqError("--episodes must be at least 1")
     start = time.perf_counter()
@@ -189,71 +201,41 @@ def evaluate(
         spec = replace(spec, device="cpu")  # batch-1 inference; CUDA would also forbid fork
     elif spec.device != "cpu":
         workers = 1
-    policy = resolve(get_method(spec.method).load_policy)(checkpoint, spec)
+    policy = load_policy(spec, checkpoint)
     seeds = [episode_seed(spec.seed, i) for i in range(episodes)]
     records = run_episodes(EpisodeRunner(task, policy, human), seeds, workers)
-    row = {**summarize(records, task.horizon), **_identity(spec, checkpoint)}
+    row = {**summarize(records, task.horizon), **_identity(spec, checkpoint), **provenance(command)}
     csv_path = append_row(results_path(spec.root, task.name), row) if write else None
     return EvaluationResult(row, records, checkpoint, csv_path, time.perf_counter() - start)
 
 
-def _cmd_evaluate(args: argparse.Namespace) -> int:
-    import torch
-
-    from maq.cli import spec_from_args
-
-    torch.set_num_threads(1)
-    result = evaluate(
-        spec_from_args(args),
-        model_path=args.model_path,
-        episodes=args.episodes,
-        workers=args.workers,
-    )
-    row, recs = result.row, result.records
-    print(
-        f"evaluated {result.checkpoint} on {len(recs)} episodes: normalized score "
-        f"{row['normalized_score_mean']:.1f} ± {row['normalized_score_std']:.1f}, success "
-        f"{row['success_rate']:.2f} (ever {row['ever_success_rate']:.2f}), DTW state/action "
-        f"{row['dtw_state_dtw_mean_agg_mean']:.1f}/{row['dtw_action_dtw_mean_agg_mean']:.1f}, "
-        f"W1 state/action {row['wasserstein_state_w2_dist_agg_mean']:.3f}/"
-        f"{row['wasserstein_action_w2_dist_agg_mean']:.3f}"
-    )
-    print(
-        f"time: {result.wall_seconds:.1f} s wall; summed over episodes "
-        f"{sum(r.rollout_seconds for r in recs):.1f} s rollout, "
-        f"{sum(r.metric_seconds for r in recs):.1f} s metrics"
-    )
-    print(f"appended a row to {result.csv_path}")
-    return 0
+def provenance(command: str | None = None) -> dict[str, str]:
+    """The ``commit`` and ``command`` columns of a row (``command`` None: this process's)."""
+    return {"commit": source_commit(), "command": command_line() if command is None else command}
 
 
-def _add_evaluate(sub: argparse._SubParsersAction) -> None:
-    from maq.cli import add_run_args
+def summary_lines(result: EvaluationResult) -> list[str]:
+    """What an evaluation prints when it ends: the row's key numbers and where the row went."""
+    row, label = result.row, f"{row_label(result.row)} on {len(result.records)} episodes"
+    lines = [
+        f"{label}: normalized score {row['normalized_score_mean']:.1f} ± "
+        f"{row['normalized_score_std']:.1f}, success {row['success_rate']:.2f} "
+        f"(ever {row['ever_success_rate']:.2f})",
+        f"  DTW state/action {row['dtw_state_dtw_mean_agg_mean']:.1f}/"
+        f"{row['dtw_action_dtw_mean_agg_mean']:.1f} (per step "
+        f"{row['dtw_state_norm_dtw_mean_agg_mean']:.3f}/"
+        f"{row['dtw_action_norm_dtw_mean_agg_mean']:.3f}), W1 state/action "
+        f"{row['wasserstein_state_w2_dist_agg_mean']:.3f}/"
+        f"{row['wasserstein_action_w2_dist_agg_mean']:.3f}",
+        f"  {result.wall_seconds:.1f} s; model {row['model_path'] or '-'}",
+    ]
+    if result.csv_path is not None:
+        lines.append(f"  appended a row to {result.csv_path}")
+    return lines
 
-    p = sub.add_parser(
-        "evaluate",
-        help="evaluate a run's best checkpoint (human-likeness metrics)",
-        allow_abbrev=False,
-        description="Evaluate the best checkpoint of a run (or --model_path) over seeded episodes "
-        "and append one row to evaluation_results/agent_performance_<env>.csv.",
-    )
-    add_run_args(p)
-    p.add_argument(
-        "-path",
-        "--model_path",
-        default="",
-        help="checkpoint to evaluate (default: the run's best by training-time eval)",
-    )
-    p.add_argument(
-        "--episodes",
-        type=int,
-        default=DEFAULT_EPISODES,
-        help=f"evaluation episodes, seeds seed·200+i ({DEFAULT_EPISODES})",
-    )
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=default_workers(),
-        help="processes that play episodes (default: the usable CPU cores)",
-    )
-    p.set_defaults(func=_cmd_evaluate)
+
+def row_label(row: dict[str, Any]) -> str:
+    """``MAQ+RLPD L9 K16 seed 1 [tag]``: how a results row is named in messages."""
+    codes = f" L{row['seq_len']} K{row['codebook_size']}" if row["seq_len"] != "" else ""
+    tag = f" [{row['tag']}]" if row["tag"] else ""
+    return f"{row['agent_type']}{codes} seed {row['seed']}{tag}"

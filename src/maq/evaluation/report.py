@@ -10,12 +10,18 @@ header) gets rows with empty cells in the columns we do not know.
 
 Appends take a file lock and replace the whole file atomically, so concurrent evaluations of a sweep
 lose no row, never interleave lines, and a reader never sees half a row.
+
+Every row records its provenance in ``commit`` (:func:`source_commit`) and ``command``
+(:func:`command_line`); :func:`read_rows` reads a file back for the report and the plots.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import shlex
+import subprocess
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from maq.errors import MaqError
-from maq.evaluation.metrics import METRIC_KEYS
+from maq.evaluation.metrics import EXTRA_METRIC_KEYS, METRIC_KEYS
 from maq.io import atomic_write_text
 
 STATS = ("max", "mean", "min", "std")
@@ -71,6 +77,9 @@ EXTRA_COLUMNS: list[str] = [
     "tag",
     "preset",
     "ever_success_rate",
+    *(f"{key}_agg_{stat}" for key in EXTRA_METRIC_KEYS for stat in ("mean", "std")),
+    "commit",
+    "command",
 ]
 """maq's additions, in the order they were added (append new ones at the end, never rename)."""
 
@@ -89,7 +98,8 @@ class EpisodeRecord:
     """Success at the final step (the release's definition)."""
     ever_success: bool
     metrics: dict[str, float] = field(default_factory=dict)
-    """The six per-episode human-likeness metrics (maq.evaluation.metrics.METRIC_KEYS)."""
+    """The per-episode human-likeness metrics (maq.evaluation.metrics.METRIC_KEYS, and
+    EXTRA_METRIC_KEYS when measured: a record without them gets NaN in their columns)."""
     rollout_seconds: float = 0.0
     metric_seconds: float = 0.0
 
@@ -150,6 +160,9 @@ def summarize(records: Sequence[EpisodeRecord], default_horizon: int) -> dict[st
     for key in METRIC_KEYS:
         stats = group_stats(r.metrics[key] for r in records)
         row[f"{key}_agg_mean"], row[f"{key}_agg_std"] = stats["mean"], stats["std"]
+    for key in EXTRA_METRIC_KEYS:
+        stats = group_stats(r.metrics[key] for r in records if key in r.metrics)
+        row[f"{key}_agg_mean"], row[f"{key}_agg_std"] = stats["mean"], stats["std"]
     row.update(_group_columns("success", success, default_horizon))
     row.update(_group_columns("non_success", non_success, default_horizon))
     return row
@@ -205,3 +218,56 @@ def append_row(path: Path, row: dict[str, Any]) -> Path:
 def results_path(root: Path, env_id: str) -> Path:
     """``evaluation_results/agent_performance_<env>.csv`` under the repository root."""
     return Path(root) / "evaluation_results" / f"agent_performance_{env_id}.csv"
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of an ``agent_performance`` CSV as dicts, every column of its header present.
+
+    Accepts the headers :func:`append_row` accepts (ours, a prefix of ours, or ours extended), so
+    files of the release, an older or a newer maq are read alike; columns a file lacks are absent
+    from its rows (callers treat them as empty).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise MaqError(f"{path} does not exist; evaluate a run first (maq evaluate)")
+    header, rows = _parse(path.read_text(encoding="utf-8"))
+    if not header:
+        return []
+    if header != COLUMNS[: len(header)] and header[: len(COLUMNS)] != COLUMNS:
+        raise MaqError(f"{path} is not an agent_performance CSV (its header is not maq's columns)")
+    return [dict(zip(header, r + [""] * (len(header) - len(r)), strict=True)) for r in rows]
+
+
+def source_commit() -> str:
+    """The git commit of the source tree maq runs from, ``+dirty`` when it has local changes.
+
+    Empty when it is not a git checkout (an installed wheel) or git is missing: the report then
+    says the commit was not recorded rather than guessing.
+    """
+    where = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(where), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()  # fmt: skip
+        status = subprocess.run(
+            ["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return f"{head}+dirty" if head and status else head
+
+
+def command_line(argv: Sequence[str] | None = None) -> str:
+    """The command that is running, as a user would type it (``maq evaluate ...``).
+
+    ``python -m maq.cli`` (what the scripts exec) and the ``maq`` entry point both read ``maq``.
+    """
+    argv = list(sys.argv if argv is None else argv)
+    if not argv:
+        return ""
+    program = Path(argv[0]).name
+    if program in ("maq", "cli.py"):
+        program = "maq"
+    return shlex.join([program, *argv[1:]])

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
-
-from maq.errors import MaqError
-from maq.spec import RunSpec
 
 
 @dataclass(frozen=True)
@@ -62,40 +58,8 @@ class DistillConfig:
     """torch CPU threads while distilling: one is fastest for these small MLPs (data.md)."""
 
 
-SMOKE_OVERRIDES = dict(
-    hidden_size=32,
-    epochs=4,
-    lr_decay_every=2,
-    eval_every=2,
-    prior_hidden_size=32,
-    prior_epochs=4,
-    prior_lr_decay_every=2,
-)
-"""``--preset smoke``: tiny widths and a few epochs (seconds on a CPU, for tests)."""
-
 RESULT_INDEPENDENT_FIELDS = ("training_dataset", "testing_dataset", "device", "num_threads")
 """Fields that may differ between a finished distillation and a later request that reuses it."""
-
-
-def distill_config(
-    spec: RunSpec, train_path: Path, test_path: Path, device: str = "cpu"
-) -> DistillConfig:
-    """The configuration of ``spec``'s distillation, with its preset applied."""
-    if spec.preset not in ("paper", "smoke"):
-        raise MaqError(f"unknown preset {spec.preset!r}; use paper or smoke")
-    cfg = DistillConfig(
-        env_id=spec.env_id,
-        seed=spec.seed,
-        seq_len=spec.seq_len,
-        codebook_size=spec.codebook_size,
-        preset=spec.preset,
-        training_dataset=str(Path(train_path).resolve()),
-        testing_dataset=str(Path(test_path).resolve()),
-        device=str(device),
-    )
-    if spec.preset == "smoke":
-        cfg = dataclasses.replace(cfg, **SMOKE_OVERRIDES)
-    return cfg
 
 
 def config_mismatch(stored: dict, cfg: DistillConfig) -> list[str]:

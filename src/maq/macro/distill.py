@@ -19,10 +19,10 @@ import torch
 
 from maq.data.format import load_trajectories
 from maq.data.windows import make_windows
-from maq.envs import get_task
+from maq.envs import TaskSpec
 from maq.errors import MaqError
 from maq.io import atomic_write_json
-from maq.macro.config import DistillConfig, config_mismatch, distill_config
+from maq.macro.config import DistillConfig, config_mismatch
 from maq.macro.fit import (
     WindowData,
     code_usage,
@@ -31,40 +31,35 @@ from maq.macro.fit import (
     train_prior,
     train_vqvae,
 )
-from maq.macro.loading import (  # re-exported: the MAQ+X learners import them from here
-    load_prior,
-    load_prior_policy,
-    load_vqvae,
-    prior_checkpoint_name,
-    vqvae_checkpoint_name,
-)
+from maq.macro.loading import load_prior_policy, prior_checkpoint_name, vqvae_checkpoint_name
 from maq.macro.prior import CodePrior
 from maq.macro.quality import held_out_metrics, reconstruction_mse
 from maq.macro.vqvae import VQVAE
 from maq.runs import Logger
-from maq.seeding import resolve_device, seed_everything, torch_threads
-from maq.spec import RunSpec
+from maq.seeding import seed_everything, torch_threads
+from maq.spec import Run
 from maq.train.common import RunContext
 
-__all__ = [
-    "distill_dir",
-    "ensure_distilled",
-    "load_prior",
-    "load_prior_policy",
-    "load_vqvae",
-    "train_from_spec",
-    "window_data",
-]
+__all__ = ["distill_config", "load_prior_policy", "train", "window_data"]
 
 METHOD = "MAQ"
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def distill_dir(spec: RunSpec) -> Path:
-    """The distillation folder that ``spec`` (any MAQ method) uses."""
-    from maq.methods import METHODS
-
-    return METHODS[METHOD].run_dir(dataclasses.replace(spec, method=METHOD))
+def distill_config(run: Run) -> DistillConfig:
+    """The run's distillation settings (its preset with overrides) plus the run's identity."""
+    s = run.spec
+    return dataclasses.replace(
+        run.preset.loop,
+        env_id=run.task.name,
+        seed=s.seed,
+        seq_len=s.seq_len,
+        codebook_size=s.codebook_size,
+        preset=s.preset,
+        training_dataset=str(Path(run.train_path).resolve()),
+        testing_dataset=str(Path(run.test_path).resolve()),
+        device=run.device,
+    )
 
 
 def window_data(
@@ -92,8 +87,8 @@ def _fit_vqvae(
     generator: torch.Generator,
 ) -> VQVAE:
     """Train the VQ-VAE; every ``eval_every`` epochs: test MSE, checkpoint, usage, re-init."""
-    task = get_task(cfg.env_id)
-    vqvae = VQVAE(task.obs_dim, task.act_dim, cfg.seq_len, cfg.codebook_size, cfg.hidden_size)
+    obs_dim, act_dim = train.states.shape[1], train.windows.shape[2]
+    vqvae = VQVAE(obs_dim, act_dim, cfg.seq_len, cfg.codebook_size, cfg.hidden_size)
     vqvae = vqvae.to(device=train.states.device, dtype=train.states.dtype)
 
     def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:
@@ -174,10 +169,9 @@ def _fit_prior(
     return prior
 
 
-def _distill(ctx: RunContext, cfg: DistillConfig) -> dict:
+def _distill(ctx: RunContext, cfg: DistillConfig, task: TaskSpec) -> dict:
     """VQ-VAE, then the prior, then the held-out metrics (and baseline) into metrics.json."""
     assert ctx.logger is not None, "call ctx.start() first"
-    task = get_task(cfg.env_id)
     device, dtype = torch.device(cfg.device), _DTYPES[cfg.dtype]
     seed_everything(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)  # batches, re-init, prior, baseline
@@ -200,21 +194,20 @@ def _distill(ctx: RunContext, cfg: DistillConfig) -> dict:
     return metrics
 
 
-def ensure_distilled(spec: RunSpec, train_path: Path, test_path: Path) -> Path:
-    """Distill (VQ-VAE and prior) into the ``MAQ`` run folder of ``spec`` unless already done.
+def train(run: Run) -> Path:
+    """Distill (VQ-VAE and prior) into ``run.run_dir`` unless a finished one with the same
+    settings is there; returns the folder.
 
-    ``spec.overwrite`` retrains only when ``spec.method`` is ``MAQ`` itself: an MAQ+X run with
-    ``--overwrite`` retrains its learner, not the distillation it builds on.
+    Parallel MAQ+X runs of one distillation wait for each other here (a file lock), so it is
+    trained once. ``--overwrite`` retrains only for method ``MAQ`` itself (maq.methods).
     """
     from filelock import FileLock
 
-    run_dir = distill_dir(spec)
-    cfg = distill_config(spec, train_path, test_path, str(resolve_device(spec.device)))
+    run_dir = run.run_dir
+    cfg = distill_config(run)
     run_dir.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(run_dir.parent / f".{run_dir.name}.lock")):  # parallel MAQ+X runs
-        overwrite = spec.overwrite and spec.method == METHOD
-        finished = (run_dir / "done.json").exists()
-        if finished and not overwrite:
+    with FileLock(str(run_dir.parent / f".{run_dir.name}.lock")):
+        if (run_dir / "done.json").exists() and not run.spec.overwrite:
             stored = json.loads((run_dir / "config.json").read_text())
             diff = config_mismatch(stored, cfg)
             if diff:
@@ -234,16 +227,6 @@ def ensure_distilled(spec: RunSpec, train_path: Path, test_path: Path) -> Path:
         )  # metrics.json is written whole, at the end
         ctx.start()
         with torch_threads(cfg.num_threads):
-            metrics = _distill(ctx, cfg)
+            metrics = _distill(ctx, cfg, run.task)
         ctx.finish({"test": metrics["test"], "time": metrics["time"]})
     return run_dir
-
-
-def train_from_spec(spec: RunSpec) -> Path:
-    """``maq train --method MAQ``: resolve the split files, then :func:`ensure_distilled`."""
-    from maq.data.resolve import resolve_datasets
-
-    train, test = resolve_datasets(
-        spec.env_id, spec.seed, spec.root, spec.training_source, spec.testing_source
-    )
-    return ensure_distilled(spec, train, test)

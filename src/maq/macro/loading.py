@@ -11,17 +11,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from maq.errors import MaqError
 from maq.macro.adapter import MacroPolicyAdapter
 from maq.macro.prior import CodePrior
 from maq.macro.vqvae import VQVAE
-from maq.policy import Policy
+from maq.policy import LearnerPolicy, Policy
 from maq.runs import load_checkpoint
-from maq.seeding import resolve_device
-from maq.spec import RunSpec
 
 _MODEL_RE = re.compile(r"^model_(\d+)_.*\.pth$")
 _PRIOR_RE = re.compile(r"^prior_model_(\d+)_.*\.pth$")
@@ -87,22 +84,16 @@ def load_prior(
     return _frozen(prior, device)
 
 
-def load_prior_policy(checkpoint: Path, spec: RunSpec) -> Policy:
+def load_prior_policy(checkpoint: Path, run) -> Policy:
     """Method ``MAQ`` alone as a policy: the prior's argmax code, decoded and played open-loop.
 
     ``checkpoint`` is the distillation folder or a file in it (a ``prior_model_*`` file picks that
-    prior; anything else uses the last one).
+    prior; anything else uses the last one). ``run`` is the resolved run (maq.spec.Run).
     """
     checkpoint = Path(checkpoint)
     run_dir = checkpoint if checkpoint.is_dir() else checkpoint.parent
-    device = resolve_device(spec.device)
-    vqvae = load_vqvae(run_dir, device)
+    vqvae = load_vqvae(run_dir, run.device)
     prior_file = checkpoint if _PRIOR_RE.match(checkpoint.name) else None
-    prior = load_prior(run_dir, device, prior_file)
-
-    @torch.no_grad()
-    def choose_code(obs: np.ndarray) -> int:
-        state = torch.as_tensor(obs, dtype=torch.float32, device=device).reshape(1, -1)
-        return int(prior(state).argmax(dim=1).item())
-
-    return MacroPolicyAdapter(choose_code, vqvae, device)
+    prior = load_prior(run_dir, run.device, prior_file)
+    greedy = LearnerPolicy(prior, run.device)
+    return MacroPolicyAdapter(lambda obs: int(greedy.act(obs)), vqvae, run.device)

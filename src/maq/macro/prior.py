@@ -7,10 +7,11 @@ agent that lets method ``MAQ`` alone be evaluated.
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from maq.macro.vqvae import mlp
+from maq.nn import mlp
 
 
 class CodePrior(nn.Module):
@@ -20,7 +21,7 @@ class CodePrior(nn.Module):
         super().__init__()
         self.obs_dim, self.codebook_size = int(obs_dim), int(codebook_size)
         self.hidden_size = int(hidden_size)
-        self.net = mlp(self.obs_dim, self.hidden_size, self.codebook_size)
+        self.net = mlp(self.obs_dim, (self.hidden_size, self.hidden_size), self.codebook_size)
 
     def hparams(self) -> dict[str, int]:
         return {
@@ -32,6 +33,11 @@ class CodePrior(nn.Module):
     def forward(self, states: Tensor) -> Tensor:
         """Logits (B, K) over codes for states (B, S)."""
         return self.net(states)
+
+    @torch.no_grad()
+    def act(self, states: Tensor, deterministic: bool = True) -> Tensor:
+        """The most likely code (B,) per state: the prior as a policy (method ``MAQ``)."""
+        return self.net(states).argmax(dim=1)
 
 
 def prior_loss(logits: Tensor, codes: Tensor) -> tuple[Tensor, dict[str, float]]:

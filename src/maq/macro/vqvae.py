@@ -18,16 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
-def mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
-    """Linear → ReLU → Linear → ReLU → Linear with PyTorch's default init (as the release)."""
-    return nn.Sequential(
-        nn.Linear(in_dim, hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, out_dim),
-    )
+from maq.nn import mlp
 
 
 class VQOutput(NamedTuple):
@@ -52,10 +43,10 @@ class VQVAE(nn.Module):
         self.seq_len, self.codebook_size = int(seq_len), int(codebook_size)
         self.hidden_size = int(hidden_size)
         flat = self.seq_len * self.act_dim
-        self.encoder = mlp(self.obs_dim + flat, hidden_size, hidden_size)
+        self.encoder = mlp(self.obs_dim + flat, (hidden_size, hidden_size), hidden_size)
         self.codebook = nn.Embedding(codebook_size, hidden_size)
         self.codebook.weight.data.uniform_(-1.0 / codebook_size, 1.0 / codebook_size)
-        self.decoder = mlp(self.obs_dim + hidden_size, hidden_size, flat)
+        self.decoder = mlp(self.obs_dim + hidden_size, (hidden_size, hidden_size), flat)
 
     def hparams(self) -> dict[str, int]:
         """The constructor arguments (stored in checkpoints so they rebuild the model)."""
@@ -128,7 +119,7 @@ class ActionDecoder(nn.Module):
     def __init__(self, obs_dim: int, act_dim: int, seq_len: int, hidden_size: int = 256):
         super().__init__()
         self.seq_len, self.act_dim = int(seq_len), int(act_dim)
-        self.net = mlp(obs_dim, hidden_size, self.seq_len * self.act_dim)
+        self.net = mlp(obs_dim, (hidden_size, hidden_size), self.seq_len * self.act_dim)
 
     def forward(self, states: Tensor) -> Tensor:
         return self.net(states).reshape(len(states), self.seq_len, self.act_dim)

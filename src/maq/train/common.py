@@ -48,6 +48,7 @@ class RunContext:
         eval_csv: str = "experiment_data.csv",
         config_name: str = "config.json",
         tensorboard: bool = True,
+        human_data: Path | None = None,
     ):
         self.run_dir = Path(run_dir)
         self.method = method
@@ -55,6 +56,9 @@ class RunContext:
         self.eval_csv_name = eval_csv
         self.config_name = config_name
         self.tensorboard = tensorboard
+        self.human_data = human_data
+        """Held-out human trajectories that evaluations are measured against (None: not)."""
+        self._human = None
         if overwrite and self.run_dir.exists():
             shutil.rmtree(self.run_dir)
         self.logger: Logger | None = None
@@ -89,11 +93,31 @@ class RunContext:
             self.eval_csv.path.unlink()  # a fresh start: rows of an unfinished try without resume
         return payload
 
+    def human_likeness(self, episodes: list) -> dict[str, float]:
+        """Mean DTW and Wasserstein distances of ``episodes`` to the held-out human data (the
+        evaluator's metrics, maq.evaluation.metrics); empty without human data."""
+        if self.human_data is None or not episodes:
+            return {}
+        from maq.evaluation.metrics import HumanReference, human_likeness
+
+        if self._human is None:
+            from maq.data.format import load_trajectories
+
+            self._human = HumanReference.from_trajectories(load_trajectories(self.human_data))
+        return human_likeness(episodes, self._human)
+
     def record_eval(
-        self, step: int, summary: dict[str, float], phase: str, checkpoint: str
+        self,
+        step: int,
+        summary: dict[str, float],
+        phase: str,
+        checkpoint: str,
+        episodes: list | None = None,
     ) -> None:
-        """Append one evaluation row and log it under ``eval/``."""
+        """Append one evaluation row (with the episodes' human-likeness) and log it under
+        ``eval/``."""
         assert self.eval_csv is not None and self.logger is not None, "call start() first"
+        likeness = self.human_likeness(episodes or [])
         self.eval_csv.append(
             {
                 "training_step": int(step),
@@ -102,9 +126,10 @@ class RunContext:
                 "success_rate": summary["success_rate"],
                 "phase": phase,
                 "checkpoint": checkpoint,
+                **likeness,
             }
         )
-        self.logger.log(step, {f"eval/{k}": v for k, v in summary.items()})
+        self.logger.log(step, {f"eval/{k}": v for k, v in {**summary, **likeness}.items()})
         self.logger.flush()
 
     def save_checkpoint(self, name: str, step: int, state: dict[str, Any]) -> Path:

@@ -1,12 +1,13 @@
 """The offline-to-online loop of IQL and MAQ+IQL: human data first, then online fine-tuning.
 
-``train(spec)`` runs ``offline_steps`` updates on the human data, then ``online_steps`` iterations
+``train(run)`` runs ``offline_steps`` updates on the human data, then ``online_steps`` iterations
 of one environment decision (a primitive action, or a macro code executed as up to L actions)
 followed by one update on a minibatch drawn uniformly from human + online transitions. The human
 data is never overwritten (the release's 500k buffer wraps over it, reference-spec §12 item 18).
 Every training episode is seeded, time limits bootstrap (only terminations stop it), and the
 evaluation plays the deterministic policy through :func:`maq.rollout.evaluate_policy`, the same
-rollout the evaluator uses. What a method is comes from its preset (maq.train.offline_presets).
+rollout the evaluator uses. What a method is comes from its preset (maq.presets) and whether the
+run acts in codes (maq.train.actions).
 
 Resume: ``resume.pt`` is written after every evaluation of the offline phase, and in the online
 phase at the first episode end after an evaluation, so a resumed run starts a fresh,
@@ -24,40 +25,20 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from maq.agents.iql import IQL, IQLConfig
+from maq.agents.iql import IQL
 from maq.buffers import UnionSampler, batch_to_torch
 from maq.data import load_trajectories
-from maq.data.resolve import resolve_datasets
-from maq.envs import TaskSpec, get_task, make_env, normalized_score
+from maq.envs import TaskSpec, normalized_score
 from maq.errors import MaqError
-from maq.methods import get_method
 from maq.policy import Policy
+from maq.presets import OfflineConfig
 from maq.rollout import evaluate_policy
-from maq.runs import is_done, load_checkpoint
-from maq.seeding import derive_seed, resolve_device, seed_everything, torch_threads
-from maq.spec import RunIdentity, RunSpec
+from maq.runs import load_checkpoint
+from maq.seeding import derive_seed, seed_everything, torch_threads
+from maq.spec import Run
+from maq.train.actions import Actions, make_actions
 from maq.train.common import RunContext
 from maq.train.envgroup import EnvGroup
-from maq.train.offline_actions import (
-    ActionInterface,
-    ensure_distillation,
-    make_action_interface,
-)
-from maq.train.offline_presets import OfflineConfig, get_preset, preset_from_dict
-
-
-@dataclass(frozen=True)
-class OfflineRunConfig(RunIdentity):
-    """The resolved configuration of one run (written to ``config.yaml``)."""
-
-    testing_dataset: str
-    """The test-split .pkl (used by the distillation, not by the learner)."""
-    distillation: str
-    """The VQ-VAE and prior folder (MAQ+IQL); empty for primitive actions."""
-    loop: OfflineConfig
-    """The loop's settings (budgets, batch, buffer, evaluation)."""
-    learner: IQLConfig
-    """The learner's hyperparameters."""
 
 
 @dataclass
@@ -79,87 +60,90 @@ class LoopState:
 
 
 @dataclass
-class Run:
+class Training:
     """What one run's iterations touch (built once by :func:`train`)."""
 
-    spec: RunSpec
+    run: Run
     task: TaskSpec
     loop: OfflineConfig
     ctx: RunContext
     agent: IQL
     sampler: UnionSampler
-    actions: ActionInterface
+    actions: Actions
     state: LoopState
 
 
-def _build(spec: RunSpec) -> Run | None:
-    """Setup: run folder, data (relabelled for codes), learner, buffers; None if finished."""
-    method = get_method(spec.method)
-    preset = get_preset(method.preset, spec.preset)
-    loop, task, run_dir = preset.loop, get_task(spec.env_id), method.run_dir(spec)
-    if is_done(run_dir) and not spec.overwrite:
-        return None
-    train_path, test_path = resolve_datasets(
-        spec.env_id, spec.seed, spec.root, spec.training_source, spec.testing_source
-    )
-    device = resolve_device(spec.device)
-    distillation = ensure_distillation(loop.macro, spec, train_path, test_path)
-    cfg = OfflineRunConfig(
-        **spec.identity(str(train_path), str(device)),
-        testing_dataset=str(test_path),
-        distillation=str(distillation or ""),
-        loop=loop,
-        learner=preset.learner,
-    )
+def build_agent(run: Run, actions: Actions, with_prior: bool = True) -> IQL:
+    """IQL over primitive actions, or over codes with the distillation's prior (MAQ+IQL)."""
+    prior = None
+    if run.acts_in_codes and with_prior:
+        from maq.macro.loading import load_prior
+
+        prior = load_prior(run.distillation, actions.device)
+    learner = run.preset.learner
+    if not with_prior:  # acting needs no prior
+        learner = dataclasses.replace(learner, prior_kl_coef=0.0)
+    return IQL(run.task.obs_dim, actions.dim, learner, actions.device, prior, run.spec.seed)
+
+
+def _build(run: Run) -> Training:
+    """Setup: run folder, data (relabelled for codes), learner, buffers."""
+    loop, task, seed = run.preset.loop, run.task, run.spec.seed
     ctx = RunContext(
-        run_dir,
-        method=spec.method,
-        config=cfg,
-        overwrite=spec.overwrite,
-        eval_csv=method.eval_csv,
+        run.run_dir,
+        method=run.spec.method,
+        config=run.config(
+            testing_dataset=str(run.test_path), distillation=str(run.distillation or "")
+        ),
+        overwrite=run.spec.overwrite,
         config_name="config.yaml",
+        human_data=run.test_path,
     )
-    seed_everything(spec.seed)
-    actions = make_action_interface(task, device, distillation)
-    trajs = load_trajectories(train_path, task.obs_dim, task.act_dim)
-    offline = actions.offline_buffer(trajs, spec.seed)
+    seed_everything(seed)
+    actions = make_actions(run, torch.device(run.device))
+    trajs = load_trajectories(run.train_path, task.obs_dim, task.act_dim)
+    offline = actions.human_buffer(trajs, derive_seed(seed, 1))
     capacity = max(1, min(loop.buffer_capacity - len(offline), loop.online_steps))
-    online = actions.empty_buffer(capacity, task.obs_dim, spec.seed)
-    agent = IQL(task.obs_dim, actions.action_dim, preset.learner, device, actions.prior, spec.seed)
+    online = actions.buffer(capacity, task.obs_dim, derive_seed(seed, 2))
+    agent = build_agent(run, actions)
     if loop.normalize_states:  # the train split's statistics (CORL's compute_mean_std)
         obs = np.concatenate([t["observations"] for t in trajs]).astype(np.float64)
         agent.set_state_statistics(obs.mean(0), obs.std(0) + loop.state_std_eps)
-    sampler = UnionSampler(offline, online, derive_seed(spec.seed, 3))
-    return Run(spec, task, loop, ctx, agent, sampler, actions, LoopState())
+    sampler = UnionSampler(offline, online, derive_seed(seed, 3))
+    return Training(run, task, loop, ctx, agent, sampler, actions, LoopState())
 
 
-def train(spec: RunSpec) -> Path:
-    """Train (or resume, or skip a finished) IQL or MAQ+IQL run; returns its folder."""
+def train(run: Run) -> Path:
+    """Train (or resume) an IQL or MAQ+IQL run into ``run.run_dir``; returns the folder."""
     # ---- 1. setup ------------------------------------------------------------------------------
-    run = _build(spec)
-    if run is None:
-        return get_method(spec.method).run_dir(spec)
-    resume = run.ctx.start()
+    t = _build(run)
+    resume = t.ctx.start()
     if resume is not None:
-        run.agent.load_state_dict(resume["state"]["agent"])
-        run.sampler.load_state_dict(resume["state"]["sampler"])
-        run.state = LoopState(**resume["state"]["loop"])
-    envs, eval_env = EnvGroup(run.actions.make_env, 1), make_env(run.task)
+        t.agent.load_state_dict(resume["state"]["agent"])
+        t.sampler.load_state_dict(resume["state"]["sampler"])
+        t.state = LoopState(**resume["state"]["loop"])
+    envs, eval_env = EnvGroup(t.actions.make_env, 1), run.make_env()
     try:
-        with torch_threads(run.loop.num_threads):
-            _iterate(run, envs, eval_env)
+        with torch_threads(t.loop.num_threads):
+            _iterate(t, envs, eval_env)
     finally:
         envs.close()
         eval_env.close()
     # ---- 7. done -------------------------------------------------------------------------------
-    s = run.state
-    step = s.training_step(run.loop.offline_steps)
-    run.ctx.finish({"iterations": s.iteration, "env_steps": s.env_steps, "training_step": step,
-                    "compiled": run.agent.compiled})  # fmt: skip
-    return run.ctx.run_dir
+    s = t.state
+    step = s.training_step(t.loop.offline_steps)
+    t.ctx.finish(
+        {
+            "iterations": s.iteration,
+            "env_steps": s.env_steps,
+            "training_step": step,
+            "compiled": t.agent.compiled,
+        }
+    )
+    return run.run_dir
 
 
-def _snapshot(run: Run) -> None:
+def _snapshot(run: Training) -> None:
     state = {
         "agent": run.agent.state_dict(),
         "sampler": run.sampler.state_dict(),
@@ -168,11 +152,11 @@ def _snapshot(run: Run) -> None:
     run.ctx.save_resume(run.state.training_step(run.loop.offline_steps), state)
 
 
-def _env_step(run: Run, envs: EnvGroup) -> bool:
+def _env_step(run: Training, envs: EnvGroup) -> bool:
     """One online decision: act (sampled), step, store. True if the episode ended."""
     s = run.state
     if s.needs_reset:  # every training episode gets its own seed, so a resume can replay it
-        envs.reset([derive_seed(run.spec.seed, 4, s.episodes)])
+        envs.reset([derive_seed(run.run.spec.seed, 4, s.episodes)])
         s.episodes, s.needs_reset = s.episodes + 1, False
     obs = envs.observations.copy()
     action = run.agent.act(torch.as_tensor(obs, device=run.agent.device), deterministic=False)
@@ -186,7 +170,7 @@ def _env_step(run: Run, envs: EnvGroup) -> bool:
     return s.needs_reset
 
 
-def _log_episode(run: Run, envs: EnvGroup, step: int) -> None:
+def _log_episode(run: Training, envs: EnvGroup, step: int) -> None:
     episodes = envs.pop_episodes()
     for ret, length, success in zip(
         episodes.returns, episodes.lengths, episodes.successes, strict=True
@@ -202,24 +186,26 @@ def _log_episode(run: Run, envs: EnvGroup, step: int) -> None:
         )
 
 
-def _evaluate(run: Run, eval_env, step: int, phase: str) -> float:
+def _evaluate(run: Training, eval_env, step: int, phase: str) -> float:
     """Deterministic episodes with seeds (seed + offset)·200 + i, a checkpoint and a CSV row."""
     loop = run.loop
-    policy = run.actions.eval_policy(run.agent)
-    base_seed = run.spec.seed + loop.eval_seed_offset
-    summary, _ = evaluate_policy(run.task, policy, loop.eval_episodes, base_seed, env=eval_env)
+    policy = run.actions.policy(run.agent)
+    base_seed = run.run.spec.seed + loop.eval_seed_offset
+    summary, episodes = evaluate_policy(
+        run.task, policy, loop.eval_episodes, base_seed, env=eval_env
+    )
     name = f"checkpoint_{step}.pt"
-    state = {"policy": run.agent.policy_state_dict(), "action_dim": run.actions.action_dim}
+    state = {"policy": run.agent.policy_state_dict(), "action_dim": run.actions.dim}
     run.ctx.save_checkpoint(name, step, state)
-    run.ctx.record_eval(step, summary, phase, name)
+    run.ctx.record_eval(step, summary, phase, name, episodes=episodes)
     return summary["norm_episode_reward"]
 
 
-def _iterate(run: Run, envs: EnvGroup, eval_env) -> None:
+def _iterate(run: Training, envs: EnvGroup, eval_env) -> None:
     loop, s = run.loop, run.state
     total = loop.offline_steps + loop.online_steps
     pending_snapshot, tic, tic_iteration = False, time.perf_counter(), s.iteration
-    desc = f"{run.spec.method} {run.task.name} seed {run.spec.seed}"
+    desc = f"{run.run.spec.method} {run.task.name} seed {run.run.spec.seed}"
     bar = tqdm(total=total, initial=s.iteration, unit="it", desc=desc, dynamic_ncols=True)
     while s.iteration < total:
         # ---- 2-3. online phase: one sampled decision in the env, stored ------------------------
@@ -259,27 +245,23 @@ def _iterate(run: Run, envs: EnvGroup, eval_env) -> None:
     bar.close()
 
 
-def load_policy(checkpoint: Path, spec: RunSpec) -> Policy:
-    """The deterministic policy of a ``checkpoint_<step>.pt`` (plus the distillation for codes)."""
+def load_policy(checkpoint: Path, run: Run) -> Policy:
+    """The deterministic policy of a ``checkpoint_<step>.pt`` (plus the distillation for codes);
+    the learner's settings are the checkpoint's own."""
     payload = load_checkpoint(checkpoint)
     config = payload["config"]
     if "learner" not in config or "policy" not in payload["state"]:
         raise MaqError(
             f"{checkpoint} is not an IQL/MAQ+IQL checkpoint (method {payload['method']})"
         )
-    preset = preset_from_dict(config)
-    task = get_task(config["env_id"])
-    device = resolve_device(spec.device)
-    distillation = None
-    if preset.loop.macro:
-        distillation = Path(config["distillation"])
-        if not distillation.exists():  # the run folder moved: use the spec's distillation
-            from maq.macro.distill import distill_dir
-
-            distillation = distill_dir(spec)
-    actions = make_action_interface(task, device, distillation, with_prior=False)
-    acting = dataclasses.replace(preset.learner, prior_kl_coef=0.0)  # no prior needed to act
-    agent = IQL(task.obs_dim, actions.action_dim, acting, device)
+    learner = {k: tuple(v) if isinstance(v, list) else v for k, v in config["learner"].items()}
+    preset = dataclasses.replace(run.preset, learner=type(run.preset.learner)(**learner))
+    stored = Path(config.get("distillation") or "")
+    if run.acts_in_codes and stored.name and stored.exists():  # else the run folder moved
+        run = dataclasses.replace(run, distillation=stored)
+    run = dataclasses.replace(run, preset=preset)
+    actions = make_actions(run, torch.device(run.device))
+    agent = build_agent(run, actions, with_prior=False)
     agent.load_state_dict(payload["state"]["policy"])
     agent.nets.eval()
-    return actions.eval_policy(agent)
+    return actions.policy(agent)

@@ -1,6 +1,6 @@
 """The online off-policy loop: RLPD, MAQ+RLPD and MAQ+DSAC (one loop; the preset decides).
 
-``train(spec)`` runs one experiment into the method's run folder (maq.methods): ``config.json``,
+``train(run)`` runs one resolved experiment (maq.spec.Run) into its run folder: ``config.json``,
 TensorBoard events and ``progress.csv`` (``train/``, ``eval/``, ``time/`` keys),
 ``experiment_data.csv`` (maq.runs.EVAL_COLUMNS, x-axis in primitive env steps),
 ``model_<step>_<normalized score>.pth`` at every evaluation, ``resume.pt`` while running and
@@ -8,9 +8,9 @@ TensorBoard events and ``progress.csv`` (``train/``, ``eval/``, ``time/`` keys),
 ``resume.pt`` and ends as an uninterrupted one would: the training envs are re-seeded at every
 evaluation (``segment_seeds``), so nothing that lives only in memory crosses a resume point.
 
-What differs between methods comes from maq.train.online_presets: primitive or macro acting (the
-VQ-VAE of the run's distillation, made first if missing), continuous or discrete SAC, whether
-minibatches mix in human transitions, and every number.
+What differs between methods arrives in the Run: primitive or macro acting (the run's
+distillation, maq.train.actions), continuous or discrete SAC, whether minibatches mix in human
+transitions (the preset's ``offline_ratio``), and every number (maq.presets).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -28,27 +27,19 @@ from tqdm import tqdm
 from maq.agents.discrete_sac import DiscreteSAC
 from maq.agents.sac import SAC
 from maq.buffers import Batch, ReplayBuffer, batch_to_torch, interleave_minibatches
-from maq.envs import get_task, make_env
-from maq.methods import get_method
+from maq.data import load_trajectories
 from maq.policy import Policy
+from maq.presets import OnlineConfig
 from maq.rollout import evaluate_policy
-from maq.runs import is_done
+from maq.runs import load_checkpoint
 from maq.seeding import derive_seed, seed_everything, torch_threads
-from maq.spec import RunSpec
+from maq.spec import Run
+from maq.train.actions import Actions, make_actions
 from maq.train.common import RunContext
-from maq.train.envgroup import EnvGroup
-from maq.train.online_presets import OnlineConfig
-from maq.train.online_setup import (
-    OnlineRunConfig,
-    build_acting,
-    learner_policy,
-    load_policy,
-    make_buffers,
-    run_config,
-)
+from maq.train.envgroup import EnvGroup, default_env_workers
 
-__all__ = ["load_policy", "segment_seeds", "train"]
-_TRAIN_ENVS, _WARMUP = 1, 3  # derive_seed streams of a run's seed (2: maq.train.online_setup)
+__all__ = ["build_learner", "load_policy", "segment_seeds", "train"]
+_TRAIN_ENVS, _BUFFERS, _WARMUP = 1, 2, 3  # derive_seed streams of a run's seed
 
 
 @dataclass
@@ -66,26 +57,47 @@ def segment_seeds(seed: int, segment: int, num_envs: int) -> list[int]:
     return [derive_seed(seed, _TRAIN_ENVS, segment, i) for i in range(num_envs)]
 
 
-def train(spec: RunSpec) -> Path:
-    """Train (or resume, or skip when finished) one online run; returns its folder."""
-    # ---- 1. setup: run folder, config, learner, envs, buffers
-    run_dir = get_method(spec.method).run_dir(spec)
-    if is_done(run_dir) and not spec.overwrite:
-        return run_dir
-    rc = run_config(spec)
-    ctx = RunContext(run_dir, method=spec.method, config=rc, overwrite=spec.overwrite)
-    with torch_threads(rc.loop.num_threads):
-        _train(ctx, rc)
-    return run_dir
+def build_learner(run: Run, actions: Actions) -> SAC | DiscreteSAC:
+    """Continuous SAC over primitive actions, or discrete SAC over the K codes."""
+    learner_cls = DiscreteSAC if run.acts_in_codes else SAC
+    return learner_cls(run.task.obs_dim, actions.dim, run.preset.learner, run.device, run.spec.seed)
 
 
-def _train(ctx: RunContext, rc: OnlineRunConfig) -> None:
-    loop, task, device = rc.loop, get_task(rc.env_id), torch.device(rc.device)
-    seed_everything(rc.seed)
-    acting = build_acting(rc, task, device)
-    learner, vqvae = acting.learner, acting.vqvae
-    online, offline = make_buffers(rc, task, vqvae)
-    rng = np.random.default_rng(derive_seed(rc.seed, _WARMUP))  # warm-up actions
+def make_buffers(run: Run, actions: Actions) -> tuple[ReplayBuffer, ReplayBuffer | None]:
+    """The online replay buffer and the human one (None when minibatches are all online)."""
+    loop: OnlineConfig = run.preset.loop
+    seeds = [derive_seed(run.spec.seed, _BUFFERS, i) for i in range(2)]
+    online = actions.buffer(
+        loop.buffer_capacity or loop.total_transitions, run.task.obs_dim, seeds[0]
+    )
+    if loop.offline_ratio <= 0:
+        return online, None
+    trajs = load_trajectories(run.train_path, run.task.obs_dim, run.task.act_dim)
+    return online, actions.human_buffer(trajs, seeds[1], loop.offline_action_bound)
+
+
+def train(run: Run) -> Path:
+    """Train (or resume) one online run into ``run.run_dir``; returns the folder."""
+    ctx = RunContext(
+        run.run_dir,
+        method=run.spec.method,
+        config=run.config(),
+        overwrite=run.spec.overwrite,
+        human_data=run.test_path,
+    )
+    with torch_threads(run.preset.loop.num_threads):
+        _train(ctx, run)
+    return run.run_dir
+
+
+def _train(ctx: RunContext, run: Run) -> None:
+    # ---- 1. setup: learner, envs, buffers (a resume restores them)
+    loop, seed, device = run.preset.loop, run.spec.seed, torch.device(run.device)
+    seed_everything(seed)
+    actions = make_actions(run, device)
+    learner = build_learner(run, actions)
+    online, offline = make_buffers(run, actions)
+    rng = np.random.default_rng(derive_seed(seed, _WARMUP))  # warm-up actions
     count, best = Counters(), -np.inf
     resume = ctx.start()
     if resume is not None:
@@ -96,14 +108,16 @@ def _train(ctx: RunContext, rc: OnlineRunConfig) -> None:
             offline.load_state_dict(state["offline"])
         rng.bit_generator.state = state["rng"]
         count, best = Counters(**state["counters"]), state["best"]
-    envs = EnvGroup(acting.make_env, loop.num_envs)
-    envs.reset(segment_seeds(rc.seed, count.evals, loop.num_envs))
-    eval_env, policy = make_env(task), learner_policy(learner, vqvae, device)
+    workers = loop.env_workers or default_env_workers(loop.num_envs)
+    envs = EnvGroup(actions.make_env, loop.num_envs, workers)
+    envs.reset(segment_seeds(seed, count.evals, loop.num_envs))
+    eval_env, policy = run.make_env(), actions.policy(learner)
+    desc = f"{run.spec.method} {run.task.name} seed {seed}"
     bar = tqdm(
         total=loop.total_transitions,
         initial=count.transitions,
         unit="tr",
-        desc=f"{rc.method} {rc.env_id} seed {rc.seed}",
+        desc=desc,
         dynamic_ncols=True,
     )
     start_time, start_steps, metrics = time.perf_counter(), count.primitive_steps, {}
@@ -112,13 +126,13 @@ def _train(ctx: RunContext, rc: OnlineRunConfig) -> None:
         # ---- 2. warm-up (uniform actions or codes) or the learner's stochastic policy
         obs = envs.observations
         if count.transitions < loop.warmup_transitions:
-            actions = acting.random_actions(rng, loop.num_envs)
+            action = actions.random(rng, loop.num_envs)
         else:
-            actions = learner.act(torch.as_tensor(obs, device=device)).cpu().numpy()
+            action = learner.act(torch.as_tensor(obs, device=device)).cpu().numpy()
         # ---- 3. env step and store (truncations bootstrap, terminations do not)
-        step = envs.step(actions)
+        step = envs.step(action)
         online.add(
-            obs, actions, step.rewards, step.next_observations, step.terminals, step.truncations
+            obs, action, step.rewards, step.next_observations, step.terminals, step.truncations
         )
         count.transitions += loop.num_envs
         count.primitive_steps += int(step.primitive_steps.sum())
@@ -148,10 +162,10 @@ def _train(ctx: RunContext, rc: OnlineRunConfig) -> None:
         # ---- 6. evaluate, checkpoint, re-seed the training envs, save the resume point
         final = count.transitions >= loop.total_transitions
         if count.transitions // loop.eval_interval > count.evals or final:
-            summary = _evaluate_and_save(ctx, rc, policy, eval_env, learner, count.primitive_steps)
+            summary = _evaluate_and_save(ctx, run, policy, eval_env, learner, count.primitive_steps)
             best = max(best, summary["episode_reward"])
             count.evals += 1
-            envs.reset(segment_seeds(rc.seed, count.evals, loop.num_envs))
+            envs.reset(segment_seeds(seed, count.evals, loop.num_envs))
             bar.set_postfix(steps=count.primitive_steps, score=summary["norm_episode_reward"])
             if count.evals % loop.resume_every == 0 and not final:
                 ctx.save_resume(
@@ -175,7 +189,6 @@ def _train(ctx: RunContext, rc: OnlineRunConfig) -> None:
             "primitive_steps": count.primitive_steps,
             "best_episode_reward": best,
             "compiled": learner.compiled,
-            "native_critic": learner.native,
         }
     )
 
@@ -195,25 +208,16 @@ def mixed_batch(
 
 
 def _evaluate_and_save(
-    ctx: RunContext,
-    rc: OnlineRunConfig,
-    policy: Policy,
-    eval_env: gym.Env,
-    learner: SAC | DiscreteSAC,
-    step: int,
+    ctx: RunContext, run: Run, policy: Policy, eval_env, learner: SAC | DiscreteSAC, step: int
 ) -> dict[str, float]:
     """Seeded deterministic episodes, a ``model_<step>_<score>.pth`` and the CSV row."""
-    loop = rc.loop
-    summary, _ = evaluate_policy(
-        get_task(rc.env_id),
-        policy,
-        loop.eval_episodes,
-        rc.seed + loop.eval_seed_offset,
-        env=eval_env,
+    loop = run.preset.loop
+    summary, episodes = evaluate_policy(
+        run.task, policy, loop.eval_episodes, run.spec.seed + loop.eval_seed_offset, env=eval_env
     )
     name = f"model_{step}_{summary['norm_episode_reward']:.2f}.pth"
     ctx.save_checkpoint(name, step, {"learner": learner.policy_state_dict()})
-    ctx.record_eval(step, summary, phase="online", checkpoint=name)
+    ctx.record_eval(step, summary, phase="online", checkpoint=name, episodes=episodes)
     return summary
 
 
@@ -226,3 +230,24 @@ def _episode_metrics(envs: EnvGroup) -> dict[str, float]:
         "train/episode_length": float(np.mean(episodes.lengths)),
         "train/success_rate": float(np.mean(episodes.successes)),
     }
+
+
+def load_policy(checkpoint: Path, run: Run) -> Policy:
+    """A ``model_*.pth`` (or ``resume.pt``) of an online run as a deterministic Policy; the
+    learner's settings are the checkpoint's own (acting one observation at a time gains
+    nothing from compiling, so it loads eagerly)."""
+    import dataclasses
+
+    payload = load_checkpoint(Path(checkpoint))
+    stored = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in payload["config"]["learner"].items()
+    }
+    cfg = type(run.preset.learner)
+    names = {f.name for f in dataclasses.fields(cfg)}
+    learner_cfg = cfg(**{**{k: v for k, v in stored.items() if k in names}, "compile": "off"})
+    run = dataclasses.replace(run, preset=dataclasses.replace(run.preset, learner=learner_cfg))
+    device = torch.device(run.device)
+    actions = make_actions(run, device)
+    learner = build_learner(run, actions)
+    learner.load_state_dict(payload["state"]["learner"])
+    return actions.policy(learner)
