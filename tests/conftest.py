@@ -11,6 +11,7 @@ import torch
 
 torch.set_num_threads(1)
 os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("MAQ_NUM_THREADS", "1")  # one torch thread, envs stepped in-process
 
 
 def make_fake_trajectories(

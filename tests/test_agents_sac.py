@@ -166,3 +166,94 @@ def test_initial_weights_come_from_the_seed_not_the_global_rng(index):
         agent.state_dict()["critic"].values(), twin.state_dict()["critic"].values(), strict=True
     ):
         assert torch.equal(a, b)
+
+
+# ---- losses and targets on hand-computed numbers -----------------------------------------------
+
+
+def test_td_target_on_known_numbers():
+    from maq.agents.sac import td_target
+
+    y = td_target(
+        torch.tensor([1.0, -2.0]), torch.tensor([1.0, 0.0]), 0.9, torch.tensor([10.0, 5.0])
+    )
+    torch.testing.assert_close(y, torch.tensor([1.0 + 0.9 * 10.0, -2.0]))  # no bootstrap at 0
+
+
+def test_critic_loss_sums_members_of_their_mean_squared_errors():
+    from maq.agents.sac import critic_loss
+
+    q = torch.tensor([[1.0, 2.0], [0.0, 4.0]])  # (E=2, B=2)
+    loss, metrics = critic_loss(q, torch.tensor([2.0, 2.0]))
+    # member 0: ((1-2)² + 0)/2 = 0.5; member 1: (4 + 4)/2 = 4
+    torch.testing.assert_close(loss, torch.tensor(4.5))
+    torch.testing.assert_close(metrics["critic_loss"], torch.tensor(2.25))
+
+
+def test_actor_loss_is_alpha_log_pi_minus_q():
+    from maq.agents.sac import actor_loss
+
+    log_probs = torch.tensor([-1.0, -3.0])
+    q = torch.tensor([[2.0, 0.0], [4.0, 2.0]])  # (E, B): mean 3, 1; min 2, 0
+    loss, m = actor_loss(log_probs, q, torch.tensor(0.5), "mean")
+    torch.testing.assert_close(loss, torch.tensor(((-0.5 - 3.0) + (-1.5 - 1.0)) / 2))
+    loss_min, _ = actor_loss(log_probs, q, torch.tensor(0.5), "min")
+    torch.testing.assert_close(loss_min, torch.tensor(((-0.5 - 2.0) + (-1.5 - 0.0)) / 2))
+    torch.testing.assert_close(m["entropy"], torch.tensor(2.0))
+
+
+def test_temperature_loss_raises_alpha_when_entropy_is_below_target():
+    from maq.agents.sac import temperature_loss
+
+    log_alpha = torch.tensor(0.0, requires_grad=True)
+    loss, _ = temperature_loss(log_alpha, torch.tensor(-1.0), target_entropy=1.0)
+    torch.testing.assert_close(loss, torch.tensor(-2.0))  # α·(H − H̄) = 1·(−1 − 1)
+    loss.backward()
+    assert log_alpha.grad < 0  # gradient descent increases log α
+
+
+def test_discrete_actor_loss_on_known_numbers():
+    from maq.agents.discrete_sac import discrete_actor_loss
+
+    log_probs = torch.log(torch.tensor([[0.25, 0.75]]))
+    q = torch.tensor([[[1.0, 3.0]], [[2.0, 1.0]]])  # (E=2, B=1, K=2): min over critics 1, 1
+    loss, m = discrete_actor_loss(log_probs, q, 0.5, "min")
+    expected = 0.25 * (0.5 * log_probs[0, 0] - 1.0) + 0.75 * (0.5 * log_probs[0, 1] - 1.0)
+    torch.testing.assert_close(loss, expected)
+    torch.testing.assert_close(m["entropy"], -(0.25 * log_probs[0, 0] + 0.75 * log_probs[0, 1]))
+
+
+def _constant_critics(agent, value: float) -> None:
+    """Every critic (and target) outputs ``value`` for every input: zero weights, bias value."""
+    with torch.no_grad():
+        for net in (agent.critic, agent.target_critic):
+            for w in net.weights:
+                w.zero_()
+            for b in net.biases:
+                b.fill_(value)
+
+
+def test_sac_critic_loss_uses_the_soft_td_target():
+    agent = SAC(OBS, ACT, SACConfig(**SMALL, num_qs=2, num_min_qs=2, critic_layer_norm=False,
+                                    init_temperature=0.5, discount=0.9), seed=0)  # fmt: skip
+    _constant_critics(agent, 2.0)
+    b = _batch(3, False)
+    next_log_probs = torch.tensor([-1.0, 0.0, 1.0])
+    next_actions = torch.zeros(3, ACT)
+    subset = torch.tensor([0, 1])
+    loss, _ = agent.critic_loss(b, (next_actions, next_log_probs), subset)
+    # y = r + γ·m·(min Q̄ − α·log π(a'|s')) with Q̄ = 2, α = 0.5; Q = 2 for both critics
+    y = b.rewards + 0.9 * b.masks * (2.0 - 0.5 * next_log_probs)
+    torch.testing.assert_close(loss, 2 * ((2.0 - y) ** 2).mean())
+
+
+def test_discrete_critic_loss_uses_the_exact_soft_value():
+    cfg = DiscreteSACConfig(**SMALL, num_qs=2, alpha=0.2, discount=0.9)
+    agent = DiscreteSAC(OBS, K, cfg, seed=0)
+    _constant_critics(agent, 1.0)
+    b = _batch(3, True)
+    log_pi = torch.log_softmax(torch.randn(3, K), -1)
+    loss, _ = agent.critic_loss(b, (log_pi,), torch.tensor([0, 1]))
+    next_v = (log_pi.exp() * (1.0 - 0.2 * log_pi)).sum(-1)
+    y = b.rewards + 0.9 * b.masks * next_v
+    torch.testing.assert_close(loss, 2 * ((1.0 - y) ** 2).mean())

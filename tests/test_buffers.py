@@ -85,8 +85,8 @@ def test_every_minibatch_is_half_offline():
 
 
 def test_online_loop_minibatches_are_half_human():
+    from maq.presets import OnlineConfig
     from maq.train.online import mixed_batch
-    from maq.train.online_presets import OnlineConfig
 
     online = ReplayBuffer(50, obs_dim=2, seed=0)
     offline = ReplayBuffer(50, obs_dim=2, seed=1)

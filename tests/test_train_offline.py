@@ -16,20 +16,20 @@ import pytest
 import torch
 
 import maq.train.offline as offline
+from maq import methods
 from maq.data import load_trajectories
-from maq.methods import get_method, resolve
+from maq.methods import get_method
 from maq.policy import Policy
 from maq.rollout import evaluate_policy
 from maq.runs import EVAL_COLUMNS, load_checkpoint
 from maq.spec import RunSpec
-from maq.train.offline_presets import PRESETS
 
 pytestmark = pytest.mark.door
 METHODS = ("IQL", "MAQ+IQL")
 
 
 def _train(spec: RunSpec) -> Path:
-    return resolve(get_method(spec.method).train)(spec)
+    return methods.train(spec)
 
 
 def _rows(run_dir: Path) -> list[dict[str, str]]:
@@ -79,9 +79,9 @@ def test_checkpoint_rebuilds_the_policy_that_was_evaluated(spec_for, method):
     spec = spec_for(method)
     run_dir = _train(spec)
     row = _rows(run_dir)[-1]
-    policy = resolve(get_method(method).load_policy)(run_dir / row["checkpoint"], spec)
+    policy = methods.load_policy(spec, run_dir / row["checkpoint"])
     assert isinstance(policy, Policy)
-    loop = PRESETS[get_method(method).preset]["smoke"].loop
+    loop = get_method(method).presets["smoke"].loop
     summary, episodes = evaluate_policy(spec.env_id, policy, loop.eval_episodes,
                                         spec.seed + loop.eval_seed_offset)  # fmt: skip
     assert summary["episode_reward"] == pytest.approx(float(row["episode_reward"]), abs=1e-9)
@@ -154,7 +154,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(spec_for, method, crash_
     assert (run_dir / "resume.pt").exists() and not (run_dir / "done.json").exists()
     assert len(_rows(run_dir)) == crash_at - 1
     loop_state = load_checkpoint(run_dir / "resume.pt")["state"]["loop"]
-    offline_steps = PRESETS[get_method(method).preset]["smoke"].loop.offline_steps
+    offline_steps = get_method(method).presets["smoke"].loop.offline_steps
     assert (loop_state["iteration"] > offline_steps) == (crash_at > 3)  # an online resume point
     assert loop_state["needs_reset"]  # written between episodes
     monkeypatch.setattr(offline, "evaluate_policy", real)

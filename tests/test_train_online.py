@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from maq.methods import get_method, resolve
+from maq import methods
+from maq.methods import get_method
 from maq.policy import Policy
 from maq.runs import EVAL_COLUMNS, load_checkpoint
 from maq.spec import RunSpec
@@ -25,7 +26,7 @@ ONLINE = ("RLPD", "MAQ+RLPD", "MAQ+DSAC", "SAC")
 
 
 def _train(spec: RunSpec) -> Path:
-    return resolve(get_method(spec.method).train)(spec)
+    return methods.train(spec)
 
 
 def _rows(run_dir: Path, spec: RunSpec) -> list[dict[str, str]]:
@@ -59,7 +60,7 @@ def test_smoke_run_writes_the_documented_files(spec_for, method):
     config = json.loads((run_dir / "config.json").read_text())
     assert config["seed"] == 1 and config["preset"] == "smoke"
     # The best checkpoint loads as a deterministic Policy that outputs one (A,) action.
-    policy = resolve(get_method(method).load_policy)(run_dir / rows[-1]["checkpoint"], spec)
+    policy = methods.load_policy(spec, run_dir / rows[-1]["checkpoint"])
     assert isinstance(policy, Policy)
     policy.reset()
     obs = np.zeros(39, np.float32)
@@ -86,36 +87,35 @@ def test_same_seed_twice_gives_the_same_csv(spec_for, method):
     assert first == second
 
 
-def _native_rlpd(monkeypatch) -> None:
-    """RLPD's smoke preset on the default CPU path: compiled, the critic gradient from
-    maq.native's kernels. ``torch.compile`` is the identity here (Inductor's compile time is
-    longer than the run; its graphs have their own tests): the native kernels do not use it."""
-    from maq import native
-    from maq.train import online_presets
+def _compiled_rlpd(monkeypatch) -> None:
+    """RLPD's smoke preset on the compiled path: the critic loss's gradient from
+    ``torch.func.grad`` (maq.nn.Gradients). ``torch.compile`` is the identity here (Inductor's
+    compile time is longer than the run; tests/test_agents_sac.py compares compiled and eager)."""
+    from maq import presets
 
-    try:
-        native.library()
-    except native.NativeUnavailable as err:
-        pytest.skip(f"maq.native unavailable: {err}")
     monkeypatch.setattr(torch, "compile", lambda fn, **_: fn)
-    smoke = online_presets.PRESETS["rlpd"]["smoke"]
+    smoke = presets.PRESETS["rlpd"]["smoke"]
     learner = dataclasses.replace(smoke.learner, compile="on")
     monkeypatch.setitem(
-        online_presets.PRESETS["rlpd"], "smoke", dataclasses.replace(smoke, learner=learner)
+        presets.PRESETS["rlpd"], "smoke", dataclasses.replace(smoke, learner=learner)
     )
+    monkeypatch.setitem(
+        methods.METHODS, "RLPD",
+        dataclasses.replace(methods.METHODS["RLPD"], presets=presets.PRESETS["rlpd"]),
+    )  # fmt: skip
 
 
-@pytest.mark.parametrize("method", ["RLPD", "RLPD/native", "MAQ+DSAC", "SAC"])
+@pytest.mark.parametrize("method", ["RLPD", "RLPD/compiled", "MAQ+DSAC", "SAC"])
 def test_killed_run_resumes_to_the_uninterrupted_result(spec_for, method, monkeypatch):
-    native = method == "RLPD/native"
-    if native:
-        _native_rlpd(monkeypatch)
+    compiled = method == "RLPD/compiled"
+    if compiled:
+        _compiled_rlpd(monkeypatch)
         method = "RLPD"
-    tag = "_native" if native else ""  # runs of one module share a root: separate folders
+    tag = "_compiled" if compiled else ""  # runs of one module share a root: separate folders
     reference_spec = spec_for(method, tag=f"whole{tag}")
     reference = _rows(_train(reference_spec), reference_spec)
     done = json.loads((get_method(method).run_dir(reference_spec) / "done.json").read_text())
-    assert method == "SAC" or done["native_critic"] is native
+    assert method == "SAC" or done["compiled"] is compiled
     module = "maq.train.sb3_sac" if method == "SAC" else "maq.train.online"
     import importlib
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import gymnasium as gym
 
 from maq.envs import TaskSpec, get_task
-from maq.errors import MaqError
+from maq.errors import DatasetError, MaqError
 from maq.macro import distill
 from maq.policy import Policy
 from maq.presets import PRESETS, Preset, with_overrides
@@ -153,6 +153,13 @@ def resolve_run(
         train_path, test_path = resolve_datasets(
             task, spec.seed, spec.root, spec.training_source, spec.testing_source, prepare
         )
+    else:  # human data only to measure human-likeness, where there is some
+        try:
+            _, test_path = resolve_datasets(
+                task, spec.seed, spec.root, spec.training_source, spec.testing_source, prepare
+            )
+        except DatasetError:
+            test_path = None
     if method.uses_codes and method.name != DISTILL:
         d_spec = distill_spec(spec)
         distillation = METHODS[DISTILL].run_dir(d_spec)

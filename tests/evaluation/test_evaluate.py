@@ -39,7 +39,7 @@ class GainPolicy:
         return self.gain * np.tanh(self.weights @ np.asarray(obs, np.float64))
 
 
-def load_fake_policy(checkpoint: Path, spec: RunSpec) -> GainPolicy:
+def load_fake_policy(checkpoint: Path, run) -> GainPolicy:
     return GainPolicy(float(Path(checkpoint).read_text()))
 
 
@@ -47,8 +47,8 @@ def _fake_run_dir(spec: RunSpec) -> Path:
     return spec.root / "FAKE" / "log" / spec.env_id / f"fake_seed{spec.seed}{spec.tag_suffix}"
 
 
-def train_fake(spec: RunSpec) -> Path:
-    run_dir = _fake_run_dir(spec)
+def train_fake(run) -> Path:
+    run_dir = run.run_dir if hasattr(run, "run_dir") else _fake_run_dir(run)
     write_eval_table(run_dir, [(100, 1.0, "online"), (200, 8.0, "online"), (300, 2.0, "online")])
     for ckpt, gain in (
         ("model_100_1.0.pth", 0.0),
@@ -68,9 +68,9 @@ def fake_method(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
         Method(
             FAKE,
             _fake_run_dir,
-            f"{__name__}:train_fake",
-            f"{__name__}:load_fake_policy",
-            preset="sac",
+            train_fake,
+            load_fake_policy,
+            METHODS["SAC"].presets,
             uses_codes=False,
         ),
     )

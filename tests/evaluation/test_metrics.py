@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from maq.evaluation.metrics import (
+    EXTRA_METRIC_KEYS,
     METRIC_KEYS,
     HumanReference,
     dtw_distance,
@@ -79,7 +80,7 @@ def test_episode_metrics_mean_and_min_over_human_trajectories() -> None:
     human = HumanReference.from_trajectories(human_trajs)
     states, actions = rng.standard_normal((10, 4)), rng.uniform(-1, 1, (10, 2))
     m = episode_metrics(states, actions, human)
-    assert set(m) == set(METRIC_KEYS)
+    assert set(m) == set(METRIC_KEYS) | set(EXTRA_METRIC_KEYS)
     per_human = [brute_force_dtw(states, h["observations"]) for h in human_trajs]
     assert m["dtw_state_dtw_mean"] == pytest.approx(np.mean(per_human), abs=1e-9)
     assert m["min_dtw_state_dtw_min"] == pytest.approx(min(per_human), abs=1e-9)

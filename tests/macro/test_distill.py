@@ -10,15 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+from maq import methods
 from maq.data.format import save_trajectories
 from maq.errors import MaqError
-from maq.macro.distill import (
-    distill_dir,
-    ensure_distilled,
-    load_prior,
-    load_prior_policy,
-    load_vqvae,
-)
+from maq.macro import distill
+from maq.macro.distill import load_prior_policy
+from maq.macro.loading import load_prior, load_vqvae
 from maq.macro.prior import CodePrior
 from maq.macro.vqvae import VQVAE
 from maq.policy import Policy
@@ -31,6 +28,20 @@ def fake_split(root: Path) -> tuple[Path, Path]:
     save_trajectories(make_fake_trajectories(n=4, length=20, seed=0), train)
     save_trajectories(make_fake_trajectories(n=2, length=15, seed=1), test)
     return train, test
+
+
+def distill_dir(spec: RunSpec) -> Path:
+    return methods.METHODS["MAQ"].run_dir(methods.distill_spec(spec))
+
+
+def distill_run(spec: RunSpec, train: Path, test: Path):
+    spec = dataclasses.replace(spec, training_source=str(train), testing_source=str(test))
+    return methods.resolve_run(methods.distill_spec(spec))
+
+
+def ensure_distilled(spec: RunSpec, train: Path, test: Path) -> Path:
+    """The distillation a code-using run builds on, made (or reused) as maq.methods does."""
+    return distill.train(distill_run(spec, train, test))
 
 
 def smoke_spec(root: Path, **kw) -> RunSpec:
@@ -98,7 +109,7 @@ def test_loaders_give_frozen_float32_models(distilled):
     assert (vqvae.seq_len, vqvae.codebook_size) == (3, 4)
     prior = load_prior(run_dir)
     assert isinstance(prior, CodePrior) and prior(torch.zeros(2, 39)).shape == (2, 4)
-    policy = load_prior_policy(run_dir, spec)
+    policy = load_prior_policy(run_dir, distill_run(spec, *distilled[2]))
     assert isinstance(policy, Policy)
     policy.reset()
     assert policy.act(np.zeros(39, np.float32)).shape == (28,)

@@ -76,7 +76,7 @@ def preload() -> None:
 def _as_f64(x: np.ndarray) -> np.ndarray:
     """A C-contiguous float64 2-D copy (the C DTW kernel accepts nothing else)."""
     x = np.ascontiguousarray(x, dtype=np.float64)
-    return x.reshape(len(x), -1)
+    return x if x.ndim == 2 else x.reshape(len(x), -1)  # (0, d) stays (0, d)
 
 
 def dtw_distance(x: np.ndarray, y: np.ndarray) -> float:

@@ -93,15 +93,18 @@ class _SingleThreaded:
     """An env factory run in a worker process, with torch on one thread there.
 
     Workers share the cores with each other and with the learner; and a forked child must not
-    enter the OpenMP pool it inherited from the parent (as PyTorch's DataLoader workers do).
+    enter the OpenMP pool it inherited from the parent (as PyTorch's DataLoader workers do). The
+    vector envs also call the factory once in this process to read the spaces: that call leaves
+    this process's threads alone.
     """
 
     def __init__(self, make_env: Callable[[], gym.Env]):
         self.make_env = make_env
+        self.parent = os.getpid()
 
     def __call__(self) -> gym.Env:
         torch = sys.modules.get("torch")  # imported by unpickling the factory when it needs it
-        if torch is not None:
+        if torch is not None and os.getpid() != self.parent:
             torch.set_num_threads(1)
         return self.make_env()
 

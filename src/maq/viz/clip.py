@@ -40,10 +40,10 @@ FORMATS = ("gif", "mp4")
 def load_run_policy(spec: RunSpec, checkpoint: Path) -> Policy:
     """A trained run's checkpoint as a primitive-action policy, on the CPU (the one seam to
     the method table)."""
-    from maq.methods import get_method, resolve
+    from maq.methods import load_policy
 
     spec = replace(spec, device="cpu") if spec.device == "auto" else spec
-    return resolve(get_method(spec.method).load_policy)(checkpoint, spec)
+    return load_policy(spec, checkpoint)
 
 
 def run_label(spec: RunSpec) -> str:

@@ -1,0 +1,128 @@
+"""Run folders as learning curves: the config's identity and the training-time evaluation table.
+
+A run folder holds ``config.json`` (or ``config.yaml``) with ``method``, ``env_id``, ``seed``,
+``seq_len`` and ``codebook_size``, and its evaluation table ``experiment_data.csv`` (``SAC.csv`` for
+SAC) with the columns of :data:`maq.runs.EVAL_COLUMNS` and, in newer runs, the six human-likeness
+distances. Runs with an online phase are drawn over it only, against the primitive env steps taken
+online (the table's ``training_step`` minus the config's ``offline_steps``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from maq.errors import MaqError
+
+EVAL_TABLES = ("experiment_data.csv", "SAC.csv")
+
+
+@dataclass
+class RunCurves:
+    """One run's identity and its evaluation rows (online rows only, when it has any)."""
+
+    path: Path
+    method: str
+    env_id: str
+    seed: int
+    seq_len: str
+    codebook_size: str
+    tag: str
+    uses_codes: bool
+    rows: list[dict[str, str]]
+    x_offset: int
+    """Subtracted from ``training_step``: the offline updates before the online phase."""
+    x_label: str
+
+    def series(self, column: str) -> dict[int, float]:
+        """``step -> value`` of a column, finite values only (empty if the table lacks it)."""
+        out = {}
+        for row in self.rows:
+            value = row.get(column, "")
+            if value not in ("", None) and math.isfinite(float(value)):
+                out[int(float(row["training_step"])) - self.x_offset] = float(value)
+        return out
+
+
+def _read_config(run_dir: Path) -> dict[str, Any]:
+    for name in ("config.json", "config.yaml", "config.yml"):
+        path = run_dir / name
+        if path.exists():
+            if name.endswith(".json"):
+                return json.loads(path.read_text(encoding="utf-8"))
+            import yaml
+
+            return yaml.safe_load(path.read_text(encoding="utf-8"))
+    raise MaqError(f"{run_dir} has no config.json or config.yaml: pass a run folder")
+
+
+def _find(config: Any, key: str) -> Any:
+    """The first value of ``key`` anywhere in a nested config (loops nest their settings)."""
+    if isinstance(config, dict):
+        if key in config:
+            return config[key]
+        for value in config.values():
+            found = _find(value, key)
+            if found is not None:
+                return found
+    return None
+
+
+def _uses_codes(method: str) -> bool:
+    from maq.methods import get_method
+
+    try:
+        return get_method(method).uses_codes
+    except MaqError:  # a method this maq does not know: drawn without L and K
+        return False
+
+
+def read_run(run_dir: Path) -> RunCurves:
+    """The curves of one run folder; an error naming the folder when it is not one."""
+    run_dir = Path(run_dir)
+    config = _read_config(run_dir)
+    missing = [k for k in ("method", "env_id", "seed") if k not in config]
+    if missing:
+        raise MaqError(f"{run_dir}: its config has no {', '.join(missing)}")
+    table = next((run_dir / n for n in EVAL_TABLES if (run_dir / n).exists()), None)
+    if table is None:
+        raise MaqError(f"{run_dir} has no {' or '.join(EVAL_TABLES)}: it has not evaluated yet")
+    with table.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    online = [r for r in rows if r.get("phase") == "online"]
+    offset, label = 0, "primitive env steps"
+    if online and len(online) < len(rows):  # an offline phase came first
+        offline_steps = _find(config, "offline_steps")
+        if offline_steps is None:
+            label = "training step (offline updates + online env steps)"
+        offset = int(offline_steps or 0)
+    method = str(config["method"])
+    return RunCurves(
+        run_dir, method, str(config["env_id"]), int(config["seed"]),
+        str(config.get("seq_len", "")), str(config.get("codebook_size", "")),
+        str(config.get("tag", "")), _uses_codes(method), online or rows, offset, label,
+    )  # fmt: skip
+
+
+def line_label(run: RunCurves) -> str:
+    """``MAQ+RLPD L9 K16 [tag]``: one line of a plot (seeds of it are averaged)."""
+    codes = f" L{run.seq_len} K{run.codebook_size}" if run.uses_codes else ""
+    tag = f" [{run.tag}]" if run.tag else ""
+    return f"{run.method}{codes}{tag}"
+
+
+def seed_mean_std(series: Iterable[dict[int, float]]) -> tuple[np.ndarray, ...]:
+    """Steps every non-empty series has, and the mean and std (ddof 0) over the series there."""
+    present: Sequence[dict[int, float]] = [s for s in series if s]
+    if not present:
+        return np.array([]), np.array([]), np.array([])
+    steps = sorted(set.intersection(*(set(s) for s in present)))
+    values = np.array([[s[t] for t in steps] for s in present], dtype=np.float64)
+    return np.array(steps), values.mean(axis=0), values.std(axis=0)

@@ -1,0 +1,75 @@
+"""The package's import graph has no cycles, counting imports inside functions too, and the loops
+never import the method table (maq.methods resolves a run and hands it to them)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import maq
+
+SRC = Path(maq.__file__).parent
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(SRC.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = {module_name(p): p for p in SRC.rglob("*.py")}
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                base = node.module
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base
+                           for a in node.names]  # fmt: skip
+            for target in targets:
+                if target in modules and target != name:
+                    graph[name].add(target)
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt) :] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_no_import_cycles():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, " → ".join(cycle)
+
+
+def test_loops_and_lower_layers_never_import_the_method_table_or_the_cli():
+    graph = import_graph()
+    top = {"maq.methods", "maq.cli", "maq.sweep", "maq.sweep_runner"}
+    for name, targets in graph.items():
+        if name.startswith(("maq.train", "maq.agents", "maq.macro", "maq.data", "maq.nn",
+                            "maq.buffers", "maq.presets", "maq.spec", "maq.runs")):  # fmt: skip
+            assert not targets & top, f"{name} imports {targets & top}"
+
+
+def test_argparse_lives_in_cli_only():
+    users = [module_name(p) for p in SRC.rglob("*.py") if "import argparse" in p.read_text()]
+    assert users == ["maq.cli"]
