@@ -62,13 +62,24 @@ def write_fake_split(folder: Path, seed: int = 0) -> tuple[Path, Path]:
     trajs = []
     for i in range(9):
         obs, _ = env.reset(seed=1000 + i)
-        rows: dict[str, list] = {k: [] for k in ("observations", "actions", "rewards",
-                                                 "next_observations", "terminals", "timeouts")}  # fmt: skip
+        rows: dict[str, list] = {
+            k: []
+            for k in (
+                "observations",
+                "actions",
+                "rewards",
+                "next_observations",
+                "terminals",
+                "timeouts",
+            )
+        }
         done = False
         while not done:
             action = np.clip(3 * (obs[2:] - obs[:2]) + 0.3 * rng.standard_normal(2), -1, 1)
             next_obs, reward, terminated, truncated, _ = env.step(action.astype(np.float32))
-            for key, value in zip(rows, (obs, action, reward, next_obs, terminated, truncated)):
+            for key, value in zip(
+                rows, (obs, action, reward, next_obs, terminated, truncated), strict=True
+            ):
                 rows[key].append(value)
             obs, done = next_obs, terminated or truncated
         trajs.append({k: np.asarray(v, np.float32) for k, v in rows.items()})

@@ -234,8 +234,19 @@ def _constant_critics(agent, value: float) -> None:
 
 
 def test_sac_critic_loss_uses_the_soft_td_target():
-    agent = SAC(OBS, ACT, SACConfig(**SMALL, num_qs=2, num_min_qs=2, critic_layer_norm=False,
-                                    init_temperature=0.5, discount=0.9), seed=0)  # fmt: skip
+    agent = SAC(
+        OBS,
+        ACT,
+        SACConfig(
+            **SMALL,
+            num_qs=2,
+            num_min_qs=2,
+            critic_layer_norm=False,
+            init_temperature=0.5,
+            discount=0.9,
+        ),
+        seed=0,
+    )
     _constant_critics(agent, 2.0)
     b = _batch(3, False)
     next_log_probs = torch.tensor([-1.0, 0.0, 1.0])

@@ -26,8 +26,10 @@ def import_graph() -> dict[str, set[str]]:
                 targets = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 base = node.module
-                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base
-                           for a in node.names]  # fmt: skip
+                targets = [
+                    f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base
+                    for a in node.names
+                ]
             for target in targets:
                 if target in modules and target != name:
                     graph[name].add(target)
@@ -65,8 +67,19 @@ def test_loops_and_lower_layers_never_import_the_method_table_or_the_cli():
     graph = import_graph()
     top = {"maq.methods", "maq.cli", "maq.sweep", "maq.sweep_runner"}
     for name, targets in graph.items():
-        if name.startswith(("maq.train", "maq.agents", "maq.macro", "maq.data", "maq.nn",
-                            "maq.buffers", "maq.presets", "maq.spec", "maq.runs")):  # fmt: skip
+        if name.startswith(
+            (
+                "maq.train",
+                "maq.agents",
+                "maq.macro",
+                "maq.data",
+                "maq.nn",
+                "maq.buffers",
+                "maq.presets",
+                "maq.spec",
+                "maq.runs",
+            )
+        ):
             assert not targets & top, f"{name} imports {targets & top}"
 
 

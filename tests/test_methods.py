@@ -32,9 +32,17 @@ def fake_root(tmp_path_factory) -> tuple[Path, tuple[Path, Path]]:
 
 def fake_spec(fake_root, method: str, **kw) -> RunSpec:
     root, (train, test) = fake_root
-    fields = dict(method=method, env_id=FAKE_TASK.name, preset="smoke", root=root, device="cpu",
-                  seq_len=3, codebook_size=4, training_source=str(train),
-                  testing_source=str(test))  # fmt: skip
+    fields = dict(
+        method=method,
+        env_id=FAKE_TASK.name,
+        preset="smoke",
+        root=root,
+        device="cpu",
+        seq_len=3,
+        codebook_size=4,
+        training_source=str(train),
+        testing_source=str(test),
+    )
     return RunSpec(**{**fields, **kw})
 
 
@@ -58,8 +66,9 @@ def test_method_trains_reloads_and_plays_on_a_fake_env(fake_root, method):
     assert all(np.isfinite(float(r["episode_reward"])) for r in table)
     assert all(float(r["dtw_state"]) > 0 and float(r["w_action"]) >= 0 for r in table)
     best = max(table, key=lambda r: float(r["episode_reward"]))
-    policy = methods.load_policy(spec, run_dir / best["checkpoint"], task=FAKE_TASK,
-                                 env_factory=make_fake_env)  # fmt: skip
+    policy = methods.load_policy(
+        spec, run_dir / best["checkpoint"], task=FAKE_TASK, env_factory=make_fake_env
+    )
     episode = run_episode(make_fake_env(), policy, seed=7)
     assert episode.actions.shape[1] == FAKE_TASK.act_dim and np.isfinite(episode.actions).all()
 
@@ -69,10 +78,14 @@ def test_same_seed_twice_same_table(fake_root, method):
     first = train(fake_spec(fake_root, method, tag="twin_a"))
     second = train(fake_spec(fake_root, method, tag="twin_b"))
     assert first != second
-    strip = [{k: v for k, v in r.items() if k != "checkpoint"} for r in rows(
-        fake_spec(fake_root, method, tag="twin_a"))]  # fmt: skip
-    again = [{k: v for k, v in r.items() if k != "checkpoint"} for r in rows(
-        fake_spec(fake_root, method, tag="twin_b"))]  # fmt: skip
+    strip = [
+        {k: v for k, v in r.items() if k != "checkpoint"}
+        for r in rows(fake_spec(fake_root, method, tag="twin_a"))
+    ]
+    again = [
+        {k: v for k, v in r.items() if k != "checkpoint"}
+        for r in rows(fake_spec(fake_root, method, tag="twin_b"))
+    ]
     assert strip == again
 
 
@@ -99,8 +112,9 @@ def test_set_overrides_reach_config_and_bad_ones_are_one_line(fake_root):
     # the folder records utd_ratio 1: another value is refused, never resumed or skipped
     with pytest.raises(MaqError, match=r"other settings \(utd_ratio: 1 → 2\).*--overwrite"):
         train(dataclasses.replace(spec, sets=(("utd_ratio", "2"), ("hidden_dims", "8,8"))))
-    again = train(dataclasses.replace(spec, sets=(("utd_ratio", "2"), ("hidden_dims", "8,8")),
-                                      overwrite=True))  # fmt: skip
+    again = train(
+        dataclasses.replace(spec, sets=(("utd_ratio", "2"), ("hidden_dims", "8,8")), overwrite=True)
+    )
     assert json.loads((again / "config.json").read_text())["learner"]["utd_ratio"] == 2
 
 

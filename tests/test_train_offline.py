@@ -20,6 +20,7 @@ from maq import methods
 from maq.data import load_trajectories
 from maq.methods import get_method
 from maq.policy import Policy
+from maq.presets import PRESETS
 from maq.rollout import evaluate_policy
 from maq.runs import EVAL_COLUMNS, load_checkpoint
 from maq.spec import RunSpec
