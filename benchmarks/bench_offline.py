@@ -28,8 +28,8 @@ import torch
 from maq.agents.iql import IQL
 from maq.buffers import ReplayBuffer, batch_to_torch
 from maq.nn import Gradients, mlp
+from maq.presets import PRESETS
 from maq.seeding import configure_cpu_process, torch_threads
-from maq.train.offline_presets import PRESETS
 
 S, A, K = 39, 28, 16  # door-human-v1, (L, K) = (9, 16)
 

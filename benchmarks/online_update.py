@@ -1,13 +1,10 @@
 """RLPD update cost per environment step on door-sized networks, eager vs torch.compile.
 
     .venv/bin/python benchmarks/online_update.py --utd 20 1 --threads 1 2 --compile off on
-    .venv/bin/python benchmarks/online_update.py --utd 20 --threads 2 --compile on --native on off
 
 One env step of RLPD costs one mixed sample (``utd·256`` transitions, half human) and one
 ``SAC.update``: ``utd`` critic steps on 10 LayerNorm critics (S = 39, A = 28, batch 256) and one
-actor and temperature step, with the ``rlpd`` paper preset's learner. ``--native off`` compiles
-the critic's gradient with TorchInductor instead of maq.native's kernels (``native_critic``; only
-with ``--compile on``). Each configuration runs in a
+actor and temperature step, with the ``rlpd`` paper preset's learner. Each configuration runs in a
 fresh process (so thread counts and compile caches do not leak); it prints the median of
 ``--repeats`` timed env steps after ``--warmup`` untimed ones (which include compiling), and the
 1-minute load average, since the CPU is shared.
@@ -25,25 +22,24 @@ import sys
 import time
 
 import numpy as np
+import torch
 
 from maq.seeding import configure_cpu_process
 
 
 def measure(
-    utd: int, threads: int, compile_mode: str, native: bool, warmup: int, repeats: int
+    utd: int, threads: int, compile_mode: str, warmup: int, repeats: int, device: str = "cpu"
 ) -> dict:
-
     from maq.agents.sac import SAC
     from maq.buffers import ReplayBuffer, batch_to_torch
+    from maq.presets import get_preset
     from maq.seeding import torch_threads
     from maq.train.online import mixed_batch
-    from maq.train.online_presets import get_preset
 
     preset = get_preset("rlpd", "paper")
-    cfg = dataclasses.replace(
-        preset.learner, utd_ratio=utd, compile=compile_mode, native_critic=native
-    )
-    agent = SAC(39, 28, cfg, seed=0)
+    cfg = dataclasses.replace(preset.learner, utd_ratio=utd, compile=compile_mode)
+    agent = SAC(39, 28, cfg, device=device, seed=0)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     rng = np.random.default_rng(0)
     buffers = []
     for n in (100_000, 6_704):  # online replay mid-run; the door train split's size
@@ -60,7 +56,7 @@ def measure(
 
     def env_step_update() -> None:
         batch = mixed_batch(buffers[0], buffers[1], preset.loop, utd)
-        agent.update(batch_to_torch(batch))
+        agent.update(batch_to_torch(batch, device))
 
     times = []
     with torch_threads(threads):  # as the training loop: the thread count, denormals flushed
@@ -69,15 +65,17 @@ def measure(
             env_step_update()
         warm_s = time.perf_counter() - start
         for _ in range(repeats):
+            sync()
             t = time.perf_counter()
             env_step_update()
+            sync()
             times.append(time.perf_counter() - t)
     return {
         "utd": utd,
         "threads": threads,
         "compile": compile_mode,
         "compiled": agent.compiled,
-        "native": agent.native,
+        "device": device,
         "ms_per_env_step": 1000 * statistics.median(times),
         "ms_min": 1000 * min(times),
         "warmup_s": warm_s,
@@ -90,35 +88,26 @@ def main() -> None:
     parser.add_argument("--utd", type=int, nargs="+", default=[20, 1])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--compile", nargs="+", default=["off", "on"], choices=["off", "on"])
-    parser.add_argument("--native", nargs="+", default=["on"], choices=["on", "off"])
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--one", default="", help=argparse.SUPPRESS)  # child process
     args = parser.parse_args()
     configure_cpu_process()  # as maq's commands do (maq.cli)
     if args.one:
-        utd, threads, mode, native = args.one.split(",")
-        r = measure(int(utd), int(threads), mode, native == "on", args.warmup, args.repeats)
+        utd, threads, mode, *device = args.one.split(",")
+        r = measure(int(utd), int(threads), mode, args.warmup, args.repeats, *device)
         print(json.dumps(r))
         return
-    print(
-        "| UTD | threads | compile | native | ms per env step (median) | min | warm-up s | load |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    configs = [
-        (utd, threads, mode, native)
-        for utd in args.utd
-        for threads in args.threads
-        for mode in args.compile
-        for native in (args.native if mode == "on" else ["off"])
-    ]
-    for utd, threads, mode, native in configs:
+    print("| UTD | threads | compile | ms per env step (median) | min | warm-up s | load |")
+    print("|---|---|---|---|---|---|---|")
+    configs = [(u, t, m) for u in args.utd for t in args.threads for m in args.compile]
+    for utd, threads, mode in configs:
         out = subprocess.run(
             [
                 sys.executable,
                 __file__,
                 "--one",
-                f"{utd},{threads},{mode},{native}",
+                f"{utd},{threads},{mode}",
                 "--warmup",
                 str(args.warmup),
                 "--repeats",
@@ -130,7 +119,7 @@ def main() -> None:
         )
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(
-            f"| {r['utd']} | {r['threads']} | {r['compile']} | {r['native']} | "
+            f"| {r['utd']} | {r['threads']} | {r['compile']} | "
             f"{r['ms_per_env_step']:.1f} | {r['ms_min']:.1f} | {r['warmup_s']:.1f} | "
             f"{r['load1']:.1f} |",
             flush=True,

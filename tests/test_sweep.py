@@ -282,7 +282,8 @@ def test_sweep_dry_run_prints_the_plan(tmp_path, monkeypatch, capsys):
 
 
 def test_a_run_dies_with_its_worker(tmp_path):
-    """Ray kills a stopped sweep's workers, not their children: the run must not outlive them."""
+    """Ray kills a stopped sweep's workers, not their children: the run must not outlive them.
+    The run (here a stand-in that starts as ``maq`` does) watches ``MAQ_PARENT_PID``."""
     import os
     import signal
     import subprocess
@@ -291,7 +292,8 @@ def test_a_run_dies_with_its_worker(tmp_path):
     pid_file = tmp_path / "child.pid"
     sleeper = tmp_path / "sleeper.py"
     sleeper.write_text(
-        f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)\n"
+        "import os, time\nfrom maq.cli import _exit_with_parent\n_exit_with_parent()\n"
+        f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)\n"
     )
     worker = textwrap.dedent(f"""
         import sys

@@ -141,7 +141,7 @@ class ReplayBuffer:
     ) -> ReplayBuffer:
         """A buffer holding exactly the transitions of seed-format trajectories (maq.data).
 
-        ``terminals`` are real terminations and ``timeouts`` truncations (decisions.md).
+        ``terminals`` are real terminations and ``timeouts`` truncations (docs/decisions.md).
         ``action_bound`` clips actions to ±bound (RLPD clips human actions to ±(1 − 1e-5)).
         """
 
@@ -212,7 +212,8 @@ class ReplayBuffer:
 
 class UnionSampler:
     """Uniform minibatches over the transitions of two buffers together (IQL's offline-to-online
-    buffer: human data first, online transitions after it, sampled uniformly, reference-spec §7).
+    buffer: human data first, online transitions after it, sampled uniformly,
+    docs/reference-spec.md §7).
 
     Each minibatch takes a Binomial(B, |first| / (|first| + |second|)) share from ``first`` (from
     this sampler's own generator) and the rest from ``second``; so the human data can sit in its

@@ -114,19 +114,32 @@ def _add_gen_data(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_gen_data)
 
 
-def add_run_args(p: argparse.ArgumentParser, methods: list[str] | None = None) -> None:
-    """The seed README's experiment flags, short and long forms (shared by train and evaluate)."""
+def add_run_args(
+    p: argparse.ArgumentParser, methods: list[str] | None = None, panels: bool = False
+) -> None:
+    """The seed README's experiment flags, short and long forms (shared by train, evaluate and
+    clip; ``panels``: ``--method`` takes several, left to right)."""
     from maq.methods import METHODS
     from maq.spec import PRESETS
 
     methods = methods or list(METHODS)
-    p.add_argument(
-        "--method",
-        default="MAQ+RLPD",
-        choices=methods,
-        metavar="METHOD",
-        help=f"one of {', '.join(methods)} (default MAQ+RLPD)",
-    )
+    if panels:
+        p.add_argument(
+            "--method",
+            nargs="+",
+            default=["Human", "MAQ+RLPD"],
+            choices=methods,
+            metavar="METHOD",
+            help=f"panels, left to right, from {', '.join(methods)} (default Human MAQ+RLPD)",
+        )
+    else:
+        p.add_argument(
+            "--method",
+            default="MAQ+RLPD",
+            choices=methods,
+            metavar="METHOD",
+            help=f"one of {', '.join(methods)} (default MAQ+RLPD)",
+        )
     p.add_argument(
         "-env", "--environment", default="door-human-v1", help="task (default door-human-v1)"
     )
@@ -192,13 +205,17 @@ def spec_from_args(args: argparse.Namespace, **overrides: object):
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from maq import methods
+    from maq.device import cuda_oom_as_error, describe_device, resolve_device
     from maq.presets import with_overrides
 
     spec = spec_from_args(args, overwrite=args.overwrite)
     method = methods.get_method(spec.method)
     with_overrides(method.presets[spec.preset], dict(spec.sets))  # bad --set: before any work
+    device = resolve_device(spec.device)
+    print(f"maq train {spec.method} {spec.env_id} seed {spec.seed} on {describe_device(device)}")
     start = time.perf_counter()
-    run_dir = methods.train(spec)
+    with cuda_oom_as_error(device):
+        run_dir = methods.train(spec)
     print(_train_summary(run_dir, method.eval_csv, time.perf_counter() - start))
     if args.auto_evaluate:
         return main(["evaluate", *args.raw_run_args])
@@ -263,11 +280,14 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
+    from maq.device import describe_device, resolve_device
     from maq.evaluation.evaluate import evaluate, summary_lines
     from maq.evaluation.reference import REFERENCE_METHODS, evaluate_reference
 
     torch.set_num_threads(1)
     spec = spec_from_args(args)
+    device = resolve_device("cpu" if spec.device == "auto" else spec.device)
+    print(f"maq evaluate {spec.method} {spec.env_id} seed {spec.seed} on {describe_device(device)}")
     if spec.method in REFERENCE_METHODS:
         result = evaluate_reference(spec, episodes=args.episodes, workers=args.workers)
     else:
@@ -275,6 +295,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             spec, model_path=args.model_path, episodes=args.episodes, workers=args.workers
         )
     print("\n".join(summary_lines(result)))
+    if args.clip and spec.method not in REFERENCE_METHODS:
+        from maq.viz.clip import make_clip
+
+        clip = make_clip(
+            spec=spec,
+            methods=["Human", spec.method],
+            model_paths=["", str(result.checkpoint)],
+            episode=0,
+        )
+        print("\n".join(clip.summary_lines()))
     return 0
 
 
@@ -311,6 +341,11 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         type=_int_at_least(1),
         default=default_workers(),
         help="processes that play episodes (default: the usable CPU cores)",
+    )
+    p.add_argument(
+        "--clip",
+        action="store_true",
+        help="also film the agent beside a held-out human demo (maq clip)",
     )
     p.set_defaults(func=_cmd_evaluate)
 
@@ -480,12 +515,247 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_sweep)
 
 
+# ---- clip, plot, report ----------------------------------------------------------------------
+
+
+def _cmd_clip(args: argparse.Namespace) -> int:
+    from maq.viz.clip import make_clip
+
+    spec = spec_from_args(args, method=args.method[0])
+    result = make_clip(
+        spec=spec,
+        methods=args.method,
+        model_paths=args.model_path,
+        episode=args.episode,
+        width=args.width,
+        height=args.height,
+        fps=args.fps,
+        max_steps=args.max_steps,
+        smooth=args.smooth,
+        formats=args.formats,
+        out=Path(args.out) if args.out else None,
+        data_dir=Path(args.data_dir) if args.data_dir else None,
+    )
+    print("\n".join(result.summary_lines()))
+    return 0
+
+
+def _add_clip(sub: argparse._SubParsersAction) -> None:
+    from maq.evaluation.reference import REFERENCE_METHODS
+    from maq.methods import METHODS
+
+    p = sub.add_parser(
+        "clip",
+        help="render episodes side by side to GIF and MP4",
+        allow_abbrev=False,
+        description="Film one or more agents (and a held-out human demo) side by side, every "
+        "panel from the same initial state: the demo's recorded one with a Human panel, else "
+        "the same seed. Each panel shows the method, the step, success so far and the DTW.",
+    )
+    add_run_args(p, [*METHODS, *REFERENCE_METHODS], panels=True)
+    p.add_argument(
+        "-path",
+        "--model_path",
+        nargs="+",
+        default=[],
+        help="one checkpoint per --method ('' = the run's best)",
+    )
+    p.add_argument(
+        "--episode",
+        type=_int_at_least(0),
+        default=0,
+        help="evaluation episode i (seed·200+i); with a Human panel, also held-out "
+        "demo i, whose recorded start every panel uses",
+    )
+    p.add_argument("--width", type=_int_at_least(16), default=320, help="pixels per panel (320)")
+    p.add_argument("--height", type=_int_at_least(16), default=240, help="pixels per panel (240)")
+    p.add_argument("--fps", type=_int_at_least(1), default=25, help="frames per second (25)")
+    p.add_argument(
+        "--max_steps",
+        type=_int_at_least(1),
+        default=None,
+        help="steps per panel (default: the horizon; Human: its whole demo)",
+    )
+    p.add_argument(
+        "--smooth",
+        action="store_true",
+        help="anti-aliased frames (about 3x slower in software rendering)",
+    )
+    p.add_argument(
+        "--formats",
+        nargs="+",
+        default=["gif", "mp4"],
+        choices=["gif", "mp4"],
+        help="files to write (gif mp4)",
+    )
+    p.add_argument(
+        "--out",
+        default="",
+        help="file path without suffix (default clips/<env>_seed<S>_ep<E>_<methods>)",
+    )
+    p.add_argument(
+        "--data_dir", default="", help="folder of the DAPG demos (default $MAQ_DATA_DIR)"
+    )
+    p.set_defaults(func=_cmd_clip)
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from maq.viz.plots import plot_heatmap, plot_learning_curves
+
+    if args.kind == "curves":
+        if not args.runs:
+            raise MaqError("maq plot curves needs --runs DIR [DIR ...]")
+        paths = plot_learning_curves(
+            run_dirs=[Path(d) for d in args.runs],
+            out=Path(args.out),
+            results_csvs=[Path(c) for c in args.results],
+            likeness=args.likeness,
+            formats=args.formats,
+        )
+    else:
+        if not args.results:
+            raise MaqError("maq plot heatmap needs --results CSV [CSV ...]")
+        paths = plot_heatmap(
+            csv_paths=[Path(c) for c in args.results],
+            out=Path(args.out),
+            env_id=args.environment,
+            columns=args.columns,
+            method=args.heatmap_method,
+            codebook_size=args.codebook_size,
+            dtw=args.dtw,
+            formats=args.formats,
+        )
+    print("\n".join(f"wrote {p}" for p in paths))
+    return 0
+
+
+def _add_plot(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "plot",
+        help="learning curves or the paper's heatmap (PNG, SVG)",
+        allow_abbrev=False,
+        description="curves: normalized score, success and a human-likeness distance against "
+        "primitive env steps (mean and spread over seeds, a line per method) from run folders. "
+        "heatmap: success and the four distances as human-likeness scores over L x K or "
+        "L x method, from evaluation CSVs (their Random and Human rows give the scores).",
+    )
+    p.add_argument("kind", choices=["curves", "heatmap"], help="what to draw")
+    p.add_argument("--runs", nargs="+", default=[], metavar="DIR", help="run folders (curves)")
+    p.add_argument(
+        "--results",
+        nargs="+",
+        default=[],
+        metavar="CSV",
+        help="evaluation CSVs: Random/Human rows turn distances into scores",
+    )
+    p.add_argument(
+        "--likeness",
+        default="dtw_state_norm",
+        choices=[
+            "dtw_state",
+            "dtw_action",
+            "dtw_state_norm",
+            "dtw_action_norm",
+            "w_state",
+            "w_action",
+        ],
+        help="distance of the curves' third panel (dtw_state_norm)",
+    )
+    p.add_argument("-env", "--environment", default=None, help="heatmap: the task (if several)")
+    p.add_argument(
+        "--columns",
+        default="codebook_size",
+        choices=["codebook_size", "method"],
+        help="heatmap: L x K (codebook_size) or L x method",
+    )
+    p.add_argument("--heatmap_method", default=None, help="heatmap: the method of an L x K map")
+    p.add_argument(
+        "-cbsz",
+        "--codebook_size",
+        type=_int_at_least(2),
+        default=None,
+        help="heatmap: the K of an L x method map",
+    )
+    p.add_argument(
+        "--dtw",
+        default="raw",
+        choices=["raw", "norm"],
+        help="heatmap: the release's DTW or DTW per warping-path step",
+    )
+    p.add_argument("--out", required=True, help="file path without suffix")
+    p.add_argument(
+        "--formats",
+        nargs="+",
+        default=["png", "svg"],
+        choices=["png", "svg"],
+        help="files to write (png svg)",
+    )
+    p.set_defaults(func=_cmd_plot)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    import shlex
+
+    from maq.runs import repo_root
+    from maq.viz.plots import make_report
+
+    root = repo_root()
+    csvs = [Path(c) for c in args.results] or sorted(
+        (root / "evaluation_results").glob("agent_performance_*.csv")
+    )
+    if not csvs:
+        raise MaqError(f"no evaluation CSVs in {root / 'evaluation_results'}; pass --results")
+    out = make_report(
+        csv_paths=csvs,
+        out=Path(args.out) if args.out else root / "docs" / "results.md",
+        run_dirs=[Path(d) for d in args.runs],
+        figures_dir=Path(args.figures_dir) if args.figures_dir else None,
+        extra_figures=[Path(c) for c in args.clips],
+        command=shlex.join(["maq", *args.raw_argv]),
+    )
+    print(f"wrote {out}")
+    return 0
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="write the Markdown results report",
+        allow_abbrev=False,
+        description="Per task, a table of every evaluated method (normalized score, success, "
+        "DTW and W raw and as human-likeness scores, mean ± std over seeds, with seeds and "
+        "episodes), the figures, and the command and commit behind every number. The same "
+        "inputs give the same file.",
+    )
+    p.add_argument(
+        "--results",
+        nargs="+",
+        default=[],
+        metavar="CSV",
+        help="evaluation CSVs (default: evaluation_results/agent_performance_*.csv)",
+    )
+    p.add_argument(
+        "--runs",
+        nargs="+",
+        default=[],
+        metavar="DIR",
+        help="run folders whose learning curves to embed",
+    )
+    p.add_argument("--out", default="", help="the report (default $MAQ_ROOT/docs/results.md)")
+    p.add_argument("--figures_dir", default="", help="where figures go (default <out>/figures)")
+    p.add_argument("--clips", nargs="+", default=[], metavar="FILE", help="GIFs to embed")
+    p.set_defaults(func=_cmd_report)
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_check_dataset,
     _add_gen_data,
     _add_train,
     _add_evaluate,
     _add_sweep,
+    _add_clip,
+    _add_plot,
+    _add_report,
 ]
 """Functions that add one subcommand each."""
 
@@ -527,6 +797,7 @@ def main(argv: list[str] | None = None) -> int:
         subparsers.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     # train --auto_evaluate re-uses the run flags for evaluate (minus train-only flags).
     args.raw_run_args = [a for a in argv[1:] if a not in ("--auto_evaluate", "--overwrite")]
+    args.raw_argv = argv
     try:
         return int(args.func(args) or 0)
     except MaqError as exc:

@@ -1,7 +1,7 @@
 """The four Adroit tasks of the paper on gymnasium-robotics, with D4RL behaviour restored.
 
 gymnasium-robotics 1.4.2 differs from the D4RL ``<task>-human-v1`` environments the paper used
-(reference-spec.md §1, data.md, decisions.md):
+(docs/reference-spec.md §1, docs/human-data.md, docs/decisions.md):
 
 * door/hammer/relocate add ``+0.1·‖palm − object‖`` to the dense reward where D4RL subtracts it;
   :class:`D4RLAdroit` subtracts ``0.2·‖palm − object‖`` to restore the D4RL reward;
@@ -25,12 +25,13 @@ import numpy as np
 
 from maq.errors import MaqError
 
-PEN_DROP_HEIGHT = 0.075  # D4RL pen: done when the pen's z falls below this (reference-spec §1)
+# D4RL pen: done when the pen's z falls below this (docs/reference-spec.md §1)
+PEN_DROP_HEIGHT = 0.075
 
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """One Adroit task: its names, sizes and D4RL reference scores (reference-spec §1)."""
+    """One Adroit task: its names, sizes and D4RL reference scores (docs/reference-spec.md §1)."""
 
     name: str
     """The paper's name, e.g. ``door-human-v1``."""
@@ -154,7 +155,8 @@ class D4RLAdroit(gym.Wrapper):
         info = dict(info)
         info["reward_gymnasium_robotics"] = float(reward)
         if self.d4rl_reward and not getattr(sim, "sparse_reward", False):
-            # gymnasium-robotics computes +0.1·d; D4RL computes −0.1·d (data.md "Reward sign bug").
+            # gymnasium-robotics computes +0.1·d; D4RL computes −0.1·d (docs/human-data.md "Reward
+            # sign bug").
             reward = float(reward) - 0.2 * _palm_object_distance(self.task, sim)
         if self.task.short == "pen":
             obj_z = float(sim.data.xpos[sim.obj_body_id].ravel()[2])

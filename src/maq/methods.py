@@ -20,7 +20,7 @@ from maq.envs import TaskSpec, get_task
 from maq.errors import DatasetError, MaqError
 from maq.macro import distill
 from maq.policy import Policy
-from maq.presets import PRESETS, Preset, with_overrides
+from maq.presets import IDENTITY_FIELDS, PRESETS, Preset, with_overrides
 from maq.runs import RunOwner, is_done, settings_diff, stored_config
 from maq.seeding import resolve_device
 from maq.spec import Run, RunSpec
@@ -179,12 +179,26 @@ def resolve_run(
     )
 
 
+def settings_changes(spec: RunSpec, new: dict | None = None) -> list[str]:
+    """How ``spec``'s settings (its preset with ``--set``, or the resolved config ``new``)
+    differ from those its run folder records (``name: old → new``); [] when it records none."""
+    method = get_method(spec.method)
+    stored = stored_config(method.run_dir(spec))
+    if stored is None:
+        return []
+    if new is None:
+        preset = with_overrides(method.presets[spec.preset], dict(spec.sets))
+        new = {"method": spec.method, "seed": spec.seed, "loop": dataclasses.asdict(preset.loop)}
+        if preset.learner is not None:
+            new["learner"] = dataclasses.asdict(preset.learner)
+    return settings_diff(stored, new, IDENTITY_FIELDS)
+
+
 def check_settings(run: Run) -> None:
     """Refuse to resume or skip a run folder whose recorded settings differ from ``run``'s."""
-    stored = stored_config(run.run_dir)
-    if stored is None or run.spec.overwrite:
+    if run.spec.overwrite:
         return
-    diff = settings_diff(stored, run.config())
+    diff = settings_changes(run.spec, run.config())
     if diff:
         raise MaqError(
             f"{run.run_dir} holds a run with other settings ({'; '.join(diff)}); "

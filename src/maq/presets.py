@@ -37,7 +37,7 @@ class OnlineConfig:
     core). Results do not depend on it."""
     total_transitions: int = 1_000_000
     """Budget in learner transitions summed over envs (RLPD ``--max_steps``; MAQ
-    ``training_steps`` = 1e6 macro transitions, reference-spec §12 item 9)."""
+    ``training_steps`` = 1e6 macro transitions, docs/reference-spec.md §12 item 9)."""
     warmup_transitions: int = 10_000
     """Uniformly random actions (codes) and no updates before this many transitions (RLPD
     ``--start_training``; MAQ ``warmup_steps`` 8000)."""
@@ -124,7 +124,8 @@ class SB3LoopConfig:
 
 @dataclass(frozen=True)
 class SB3SACConfig:
-    """SB3 SAC's hyperparameters: SB3's defaults (1.8.0 and 2.9.2 agree, reference-spec §9.1)."""
+    """SB3 SAC's hyperparameters: SB3's defaults (1.8.0 and 2.9.2 agree, docs/reference-spec.md
+    §9.1)."""
 
     learning_rate: float = 3e-4
     buffer_size: int = 1_000_000
@@ -189,7 +190,7 @@ _MAQ_ONLINE = OnlineConfig(
     eval_interval=10_000,
     eval_episodes=10,
 )
-"""MAQ+RLPD as the release ran it (``RLPD_MAQ/main.py:71-100``, reference-spec §5.1)."""
+"""MAQ+RLPD as the release ran it (``RLPD_MAQ/main.py:71-100``, docs/reference-spec.md §5.1)."""
 
 _SMOKE_ONLINE = dict(
     total_transitions=240,
@@ -214,7 +215,7 @@ _MAQ_SMOKE = dataclasses.replace(
 _MAQ_OFFLINE = OfflineConfig(
     batch_size=32, buffer_capacity=500_000, normalize_states=False, eval_interval=10_000
 )
-"""MAQ+IQL as the release ran it (``iql_MAQ_trainer.py:159-192``, reference-spec §8.2)."""
+"""MAQ+IQL as the release ran it (``iql_MAQ_trainer.py:159-192``, docs/reference-spec.md §8.2)."""
 _MAQ_IQL = IQLConfig(
     actor="categorical",
     actor_cosine_steps=0,  # one Adam, constant lr 3e-4 for every head (§8.2)
@@ -247,13 +248,13 @@ PRESETS: dict[str, dict[str, Preset]] = {
         "paper": Preset(_MAQ_ONLINE, DiscreteSACConfig()),
         "smoke": Preset(_MAQ_SMOKE, DiscreteSACConfig(**_SMOKE_NETS)),
     },
-    "maq_dsac": {  # MAQ+DSAC: the MAQ+RLPD learner without human data (reference-spec §6)
+    "maq_dsac": {  # MAQ+DSAC: the MAQ+RLPD learner without human data (docs/reference-spec.md §6)
         "paper": Preset(dataclasses.replace(_MAQ_ONLINE, offline_ratio=0.0), DiscreteSACConfig()),
         "smoke": Preset(
             dataclasses.replace(_MAQ_SMOKE, offline_ratio=0.0), DiscreteSACConfig(**_SMOKE_NETS)
         ),
     },
-    "iql": {  # IQL/iql.py:55-102, reference-spec §7
+    "iql": {  # IQL/iql.py:55-102, docs/reference-spec.md §7
         "paper": Preset(OfflineConfig(), IQLConfig()),
         "smoke": Preset(
             OfflineConfig(**_SMOKE_OFFLINE),
@@ -270,7 +271,7 @@ PRESETS: dict[str, dict[str, Preset]] = {
             dataclasses.replace(_MAQ_IQL, **_SMOKE_NETS),
         ),
     },
-    "sac": {  # stable-baselines3's SAC, SAC/sac_train.py, reference-spec §9.1
+    "sac": {  # stable-baselines3's SAC, SAC/sac_train.py, docs/reference-spec.md §9.1
         "paper": Preset(SB3LoopConfig(), SB3SACConfig()),
         "smoke": Preset(
             SB3LoopConfig(
@@ -279,7 +280,8 @@ PRESETS: dict[str, dict[str, Preset]] = {
             SB3SACConfig(buffer_size=1000, learning_starts=50, batch_size=32, net_arch=(32, 32)),
         ),
     },
-    "vqvae": {  # MAQ stage 1, VQVAE/vqvae_train.py and prior_train.py, reference-spec §3.3-3.4
+    # MAQ stage 1, VQVAE/vqvae_train.py and prior_train.py, docs/reference-spec.md §3.3-3.4
+    "vqvae": {
         "paper": Preset(DistillConfig()),
         "smoke": Preset(
             DistillConfig(

@@ -2,7 +2,7 @@
 evaluator share this one rollout, so every method is measured the same way).
 
 Episode ``i`` of an evaluation with base seed ``b`` resets with ``seed = b·200 + i``
-(reference-spec §10.3; decisions.md makes any integer base seed work).
+(docs/reference-spec.md §10.3; docs/decisions.md makes any integer base seed work).
 """
 
 from __future__ import annotations

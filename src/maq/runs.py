@@ -78,10 +78,12 @@ def _normal(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def settings_diff(stored: dict[str, Any], new: dict[str, Any]) -> list[str]:
+def settings_diff(
+    stored: dict[str, Any], new: dict[str, Any], ignore: frozenset[str] = frozenset()
+) -> list[str]:
     """``key: old → new`` for every result-deciding setting both configs record and that
     differs (the loop and learner fields, the training data). A field only one of them has (one
-    added or removed since the folder was written) does not count."""
+    added or removed since the folder was written) does not count, nor do ``ignore``'s."""
     out = []
     pairs = [("", stored, new)]
     for part in ("loop", "learner"):
@@ -91,7 +93,7 @@ def settings_diff(stored: dict[str, Any], new: dict[str, Any]) -> list[str]:
             )
     for prefix, old_part, new_part in pairs:
         for key, value in new_part.items():
-            if key in RESULT_INDEPENDENT or isinstance(value, dict) or key not in old_part:
+            if key in RESULT_INDEPENDENT | ignore or isinstance(value, dict) or key not in old_part:
                 continue
             if prefix == "" and key not in ("training_dataset", "seed", "env_id", "method"):
                 continue

@@ -110,7 +110,8 @@ def torch_threads(n: int) -> Iterator[None]:
     """Run a training loop with ``n`` torch CPU threads and denormals flushed to zero.
 
     * Threads: small MLPs run fastest on one thread, and two threads collapse when another job
-      shares the cores (data.md, docs/benchmarks.md), so every loop picks its count explicitly.
+      shares the cores (docs/human-data.md, docs/benchmarks.md), so every loop picks its count
+      explicitly.
     * Denormals: Adam's second-moment estimates decay into the denormal range, where CPU float
       arithmetic is several times slower (docs/benchmarks.md). Flushing changes only values
       below ~1e-38. This reaches the main thread only; :func:`configure_cpu_process` at process

@@ -20,7 +20,7 @@ from itertools import product
 from pathlib import Path
 
 from maq.errors import MaqError
-from maq.methods import DISTILL, check_settings, get_method, resolve_run
+from maq.methods import DISTILL, get_method, settings_changes
 from maq.runs import is_done, repo_root
 from maq.spec import RunSpec
 
@@ -187,9 +187,7 @@ def finished(job: Job) -> bool:
     """
     if not is_done(get_method(job.spec.method).run_dir(job.spec)):
         return False
-    try:
-        check_settings(resolve_run(job.spec, prepare=False))
-    except MaqError:
+    if settings_changes(job.spec):
         return False
     return not job.evaluate or evaluated(job.spec)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from maq.evaluation.report import append_row
-from maq.evaluation.results import DISTANCE_COLUMNS
+from maq.evaluation.rows import DISTANCE_COLUMNS
 
 
 def result_row(

@@ -12,7 +12,7 @@ from maq.envs import get_task, is_success, make_env
 from maq.errors import MaqError
 from maq.evaluation.reference import RandomPolicy, evaluate_reference, success_from_observations
 from maq.evaluation.report import read_rows, results_path
-from maq.evaluation.results import References, load_results
+from maq.evaluation.rows import References, load_results
 from maq.spec import RunSpec
 
 

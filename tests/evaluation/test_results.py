@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from maq.evaluation.report import command_line, read_rows, source_commit
-from maq.evaluation.results import References, group_rows, load_results, write_report
+from maq.evaluation.results import write_report
+from maq.evaluation.rows import References, group_rows, load_results
 from tests.evaluation.results_fixtures import result_row, standard_rows, write_results
 
 
@@ -86,6 +87,15 @@ def test_read_rows_accepts_an_older_header(tmp_path: Path) -> None:
     assert "commit" not in row and row["agent_type"] == "RLPD"
     (group,) = group_rows(load_results([csv]))
     assert group.stat("dtw_state") == (6.0, 0.0)
+
+
+def test_release_rows_without_maq_columns(tmp_path: Path) -> None:
+    csv = write_results(tmp_path / "r.csv", [result_row("RLPD", 3, 6.0)])
+    lines = csv.read_text().splitlines()
+    cut = lines[0].split(",").index("method")  # the release's 89 columns only
+    csv.write_text("\n".join(",".join(line.split(",")[:cut]) for line in lines) + "\n")
+    (group,) = group_rows(load_results([csv]))
+    assert group.field("seq_len") == "" and [r["seed"] for r in group.rows] == ["3"]
 
 
 def test_provenance_helpers() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from maq.errors import MaqError
 from maq.evaluation.metrics import LIKENESS_KEYS
-from maq.evaluation.results import References
+from maq.evaluation.rows import References
 from maq.runs import EVAL_COLUMNS
 from maq.viz.heatmap import cell_means
 from maq.viz.plots import make_report, plot_heatmap, plot_learning_curves
@@ -70,7 +70,7 @@ def test_learning_curves_png_and_svg(tmp_path: Path) -> None:
                                  results_csvs=[csv_path])  # fmt: skip
     assert_figures(paths)
     svg = paths[1].read_text()
-    assert "MAQ+RLPD L9 K16 (2 seeds)" in svg and "IQL (1 seeds)" in svg
+    assert "MAQ+RLPD L9 K16 (2 seeds)" in svg and "IQL (1 seed)" in svg
     assert "score (random 0, human 1)" in svg
     again = plot_learning_curves(run_dirs=runs, out=tmp_path / "again", results_csvs=[csv_path])
     assert again[1].read_bytes() == svg.encode()  # reproducible SVG (no date, fixed ids)
@@ -89,6 +89,10 @@ def test_heatmap_over_l_by_k_and_l_by_method(tmp_path: Path) -> None:
     assert "DTW/step state score" in paths[1].read_text()
     with pytest.raises(MaqError, match="one K"):
         plot_heatmap(csv_paths=[csv_path], out=tmp_path / "x", columns="method")
+    agents_only = [r for r in standard_rows() if r["agent_type"] not in ("Random", "Human")]
+    raw_csv = write_results(tmp_path / "raw.csv", agents_only)
+    (svg,) = plot_heatmap(csv_paths=[raw_csv], out=tmp_path / "raw", formats=("svg",))
+    assert "DTW state (raw)" in svg.read_text()  # no references: raw distances, not scores
 
 
 def test_heatmap_cells_are_means_over_seeds() -> None:

@@ -3,7 +3,8 @@
 SAC for discrete actions (Christodoulou 2019, "Soft Actor-Critic for Discrete Action Settings",
 eqs. 10-12): critics output Q(s, ·) for every code, and the soft value and the actor loss take the
 *exact* expectation over the K codes instead of sampling. Settings are the release's
-(``RLPD_MAQ/base_agent.py``, ``RLPDMAQ.py``; reference-spec §5.1, §5.5, §14): two critics, fixed
+(``RLPD_MAQ/base_agent.py``, ``RLPDMAQ.py``; docs/reference-spec.md §5.1, §5.5, §14): two critics,
+fixed
 α = 0.2, per-macro γ = 0.99, τ = 0.005 every 2 gradient steps. MAQ+RLPD and MAQ+DSAC differ only
 in their data (maq.presets); RLPD-style options (``num_qs``, ``num_min_qs``,
 LayerNorm, ``utd_ratio``) work here too.
@@ -29,7 +30,8 @@ from maq.nn import EnsembleMLP, Gradients, adam, compile_forward, mlp, use_compi
 
 @dataclass(frozen=True)
 class DiscreteSACConfig:
-    """Discrete SAC hyperparameters; defaults are the MAQ release's (reference-spec §5.1)."""
+    """Discrete SAC hyperparameters; defaults are the MAQ release's (docs/reference-spec.md
+    §5.1)."""
 
     hidden_dims: tuple[int, ...] = (256, 256)
     """Actor and critic hidden widths (``hidden_dim`` 256 ×2, ``base_agent.py:602-629``)."""
@@ -38,7 +40,7 @@ class DiscreteSACConfig:
     critic_lr: float = 1e-3
     """Adam learning rate of the critics (``critic_lr``)."""
     discount: float = 0.99
-    """γ per macro decision, not γ^L (reference-spec §12 item 7)."""
+    """γ per macro decision, not γ^L (docs/reference-spec.md §12 item 7)."""
     polyak_tau: float = 0.005
     """Target critics move by this fraction toward the online critics (``tau``)."""
     target_update_period: int = 2
@@ -167,7 +169,8 @@ class DiscreteSAC(SoftActorCritic):
         return metrics
 
     def update_actor(self, b: Batch) -> dict[str, Tensor | float]:
-        """One actor step; α is fixed (the release's auto-α is off, reference-spec §12 item 6)."""
+        """One actor step; α is fixed (the release's auto-α is off, docs/reference-spec.md §12 item
+        6)."""
         metrics = self._actor_grad(b)
         self.actor_opt.step()
         return {**metrics, "alpha": self.cfg.alpha}

@@ -3,9 +3,10 @@
 IQL (Kostrikov, Nair & Levine, "Offline Reinforcement Learning with Implicit Q-Learning", ICLR
 2022) learns V by expectile regression on the target twin-Q (eq. 5), Q by TD against V(s') (eq. 6)
 and extracts the policy by advantage-weighted regression (eq. 7). The release's baseline is CORL's
-offline-to-online IQL (reference-spec §7); MAQ+IQL is the same learner over the K codes of the
+offline-to-online IQL (docs/reference-spec.md §7); MAQ+IQL is the same learner over the K codes of
+the
 distilled VQ-VAE, with Q(s, one-hot z) and a categorical policy pulled towards the distilled prior
-by 0.5·KL(prior ‖ π) (reference-spec §8.3-8.5).
+by 0.5·KL(prior ‖ π) (docs/reference-spec.md §8.3-8.5).
 
 One gradient of ``v_loss + q_loss + actor_loss (+ kl)`` updates all networks: V, Q and π
 have disjoint parameters and every cross-term is detached, so this equals the release's separate
@@ -43,7 +44,7 @@ class IQLConfig:
     hidden_dims: tuple[int, ...] = (256, 256)
     """Hidden widths of the twin Q, V and actor MLPs (``iql.py:55-102``, ``iql_MAQ_trainer.py``)."""
     discount: float = 0.99
-    """γ per decision: per primitive step for IQL, per macro for MAQ+IQL (decisions.md)."""
+    """γ per decision: per primitive step for IQL, per macro for MAQ+IQL (docs/decisions.md)."""
     expectile: float = 0.7
     """τ of the expectile regression of V on Q (the release's ``iql_tau``)."""
     beta: float = 3.0
@@ -107,7 +108,8 @@ def actor_loss(
 
 
 def prior_kl(prior_logits: Tensor, logits: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-    """KL(prior ‖ π) = Σ_z p(z|s)(log p(z|s) − log π(z|s)), batch mean (reference-spec §8.5)."""
+    """KL(prior ‖ π) = Σ_z p(z|s)(log p(z|s) − log π(z|s)), batch mean (docs/reference-spec.md
+    §8.5)."""
     log_p = F.log_softmax(prior_logits, dim=-1)
     loss = (log_p.exp() * (log_p - F.log_softmax(logits, dim=-1))).sum(-1).mean()
     return loss, {"prior_kl": loss}

@@ -30,7 +30,7 @@ from maq.nn import EnsembleMLP, Gradients, adam, compile_forward, mlp, polyak_up
 
 @dataclass(frozen=True)
 class SACConfig:
-    """Continuous SAC/RLPD hyperparameters; defaults are RLPD's (reference-spec §9.2)."""
+    """Continuous SAC/RLPD hyperparameters; defaults are RLPD's (docs/reference-spec.md §9.2)."""
 
     hidden_dims: tuple[int, ...] = (256, 256)
     """Actor and critic hidden widths (``sac_config.hidden_dims``)."""

@@ -3,7 +3,8 @@
 Each trajectory holds ``observations (T, obs_dim)``, ``actions (T, act_dim)``, ``rewards (T,)``,
 ``next_observations (T, obs_dim)`` and ``terminals (T,)``; optional ``timeouts (T,)`` and ``infos``.
 In maq's files ``terminals`` marks real terminations only and ``timeouts`` marks truncations
-(decisions.md). Files made by the authors' release have no ``timeouts`` and set ``terminals = 1`` on
+(docs/decisions.md). Files made by the authors' release have no ``timeouts`` and set ``terminals =
+1`` on
 each trajectory's last step as a *boundary* flag; :func:`load_trajectories` reads those as
 truncations.
 
@@ -170,7 +171,7 @@ def load_trajectories(
     """Load and check a dataset file; raises :class:`DatasetError` with the reason if illegal.
 
     Files without a ``timeouts`` key (the authors' release) get their boundary ``terminals``
-    turned into ``timeouts`` (decisions.md: trajectory ends are truncations).
+    turned into ``timeouts`` (docs/decisions.md: trajectory ends are truncations).
     """
     path = Path(path)
     trajs = _read_pickle(path)

@@ -6,7 +6,7 @@ transitions). ``terminals`` marks real terminations only; each trajectory's end 
 (``timeouts = 1`` on its last step). The ``synthetic`` source is *not* human data: rollouts of the
 DAPG expert policies with their Gaussian noise, for tasks whose human demos are not available.
 
-minari, h5py and gymnasium_robotics are imported lazily here (style.md rule 14).
+minari, h5py and gymnasium_robotics are imported lazily here (docs/style.md rule 14).
 """
 
 from __future__ import annotations
@@ -218,7 +218,7 @@ def rebuild_qpos(env, task: TaskSpec, first_obs: np.ndarray) -> None:
 def replay_dapg(
     task: TaskSpec, demos: list[dict], rebuild_from_obs: bool = False
 ) -> list[Trajectory]:
-    """Replay each demo in the v1 env from its initial state (data.md's recipe).
+    """Replay each demo in the v1 env from its initial state (docs/human-data.md's recipe).
 
     Recorded actions are clipped to [-1, 1] as float32; the env's own observations and (restored
     D4RL) rewards are recorded; nothing terminates; the last step is dropped.

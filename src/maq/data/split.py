@@ -1,4 +1,4 @@
-"""The paper's train/test split and the default dataset file names (data.md)."""
+"""The paper's train/test split and the default dataset file names (docs/human-data.md)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,8 @@ transition needs: the L rewards summed undiscounted, ``s_{t+L}`` (the ``next_obs
 t+L−1), and whether the window ends in a termination or in the trajectory's truncated end.
 
 Windows never cross a trajectory boundary, and a window that would run past a trajectory's end is
-dropped (decisions.md; the release concatenates all trajectories, reference-spec §3.2, §12 item
+dropped (docs/decisions.md; the release concatenates all trajectories, docs/reference-spec.md §3.2,
+§12 item
 3), so a trajectory of length T gives ``max(T − L + 1, 0)`` windows. A ``terminals``/``timeouts``
 flag *inside* a window (not on its last step) also ends it, so a file whose trajectories hold
 several episodes is still cut correctly. The VQ-VAE's training data and the relabeller share this
@@ -28,7 +29,7 @@ class Windows(NamedTuple):
     observations: np.ndarray
     """(N, S) float32: s_t, the state the window starts in."""
     actions: np.ndarray
-    """(N, L, A) float32: a_t … a_{t+L−1}, time-major (reference-spec §12 item 25)."""
+    """(N, L, A) float32: a_t … a_{t+L−1}, time-major (docs/reference-spec.md §12 item 25)."""
     rewards: np.ndarray
     """(N,) float32: Σ_{j<L} r_{t+j}, undiscounted."""
     next_observations: np.ndarray

@@ -1,6 +1,6 @@
 """``maq evaluate``: the best checkpoint of a run over seeded episodes, one row in the results CSV.
 
-Protocol (reference-spec §10, decisions.md):
+Protocol (docs/reference-spec.md §10, docs/decisions.md):
 
 1. the checkpoint with the best training-time evaluation (or ``--model_path``) is loaded by the
    method table as a primitive-action :class:`~maq.policy.Policy`;
@@ -46,7 +46,7 @@ from maq.policy import Policy
 from maq.rollout import episode_seed, run_episode
 from maq.spec import RunSpec
 
-DEFAULT_EPISODES = 100  # reference-spec §10.3
+DEFAULT_EPISODES = 100  # docs/reference-spec.md §10.3
 
 
 class EpisodeRunner:

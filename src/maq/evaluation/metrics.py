@@ -1,6 +1,6 @@
 """Human-likeness metrics of one agent episode against the held-out human trajectories.
 
-Definitions (reference-spec §10.5, made exact by decisions.md "Metrics"):
+Definitions (docs/reference-spec.md §10.5, made exact by docs/decisions.md "Metrics"):
 
 * **DTW** between an agent sequence ``x (n, d)`` and a human sequence ``y (m, d)`` is the minimum,
   over monotone warping paths from (0, 0) to (n−1, m−1), of the *sum of Euclidean distances*

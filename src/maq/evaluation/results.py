@@ -1,162 +1,164 @@
-"""The results report: evaluation rows grouped per task and method, scored, written as Markdown.
+"""``maq report``'s Markdown: the evaluated methods of every task, scored, with their provenance.
 
-Reading (shared with :mod:`maq.viz.plots`):
-
-* rows of any number of ``agent_performance_<env>.csv`` files; for each method (agent type, L, K,
-  tag, preset) and seed the **latest** row counts, so re-evaluating a run replaces its numbers;
-* **references**: the ``Random`` and ``Human`` rows (:mod:`maq.evaluation.reference`) of the same
-  task and seed give each distance its human-likeness score
-  (:func:`maq.evaluation.metrics.likeness_score`); a seed without its own reference rows uses the
-  mean of the task's other seeds' references, and the report says which seeds have them;
-* each table cell is the mean ± std (ddof 0) over seeds of the per-seed values.
-
-:func:`write_report` writes the Markdown; its output depends only on its inputs (sorted rows, no
-clock), so two runs on the same inputs give the same file.
+Per task: a table of performance and raw distances, a table of human-likeness scores, the task's
+figures, and the command and commit of every row behind the numbers. Everything is sorted and no
+clock is read, so the same inputs give the same text.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from maq.errors import MaqError
-from maq.evaluation.metrics import LIKENESS_KEYS, likeness_score
-from maq.evaluation.report import read_rows
+from maq.evaluation.rows import (
+    DISTANCE_LABELS,
+    REFERENCES,
+    Group,
+    References,
+    group_rows,
+    load_results,
+)
 from maq.io import atomic_write_text
 
-Row = dict[str, str]
+DEFAULT_REPORT = Path("docs/results.md")
+"""Where ``maq report`` writes, relative to the working directory (the repository root)."""
 
-GROUP_KEYS = ("env_id", "agent_type", "seq_len", "codebook_size", "tag", "preset")
-"""What makes one line of the report (one method); rows differing only in ``seed`` are seeds."""
-
-DISTANCE_COLUMNS = {name: f"{key}_agg_mean" for name, key in LIKENESS_KEYS.items()}
-"""The six scored distances (short names as in the training-time CSV) -> results CSV columns."""
-
-DISTANCE_LABELS = {
-    "dtw_state": "DTW state",
-    "dtw_action": "DTW action",
-    "dtw_state_norm": "DTW/step state",
-    "dtw_action_norm": "DTW/step action",
-    "w_state": "W1 state",
-    "w_action": "W1 action",
-}
-
-REFERENCES = ("Random", "Human")
+SCORE_DEFINITION = (
+    "Human-likeness score of a distance d: (d_random − d) / (d_random − d_human), with the "
+    "`Random` and `Human` rows of the same task and seed (`./scripts/evaluate.sh --method Random` "
+    "/ `--method Human`): uniform random actions score 0, the training split's human demos score "
+    "1 (maq's definition; the paper's normalization is unpublished). DTW/step is the DTW cost "
+    "divided by the length of its warping path. Each cell is the mean ± std (ddof 0) over seeds "
+    "of the latest evaluation of each seed; `–` marks a value that is missing."
+)
 
 
-def number(value: str | float | None) -> float:
-    """A CSV cell as a float; NaN for an empty or missing cell."""
-    if value is None or value == "":
-        return float("nan")
-    return float(value)
+def _cell(mean_std: tuple[float, float], digits: int) -> str:
+    mean, std = mean_std
+    if not math.isfinite(mean):
+        return "–"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def load_results(paths: Iterable[Path]) -> list[Row]:
-    """The rows of every file, latest per method and seed (files read in the order given)."""
-    latest: dict[tuple[str, ...], Row] = {}
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _method(group: Group) -> list[str]:
+    """Method (with a preset other than the paper's), L, K and tag cells."""
+    preset = group.field("preset")
+    name = group.field("agent_type") + (f" ({preset})" if preset not in ("", "paper") else "")
+    return [name] + [group.field(k) or "–" for k in ("seq_len", "codebook_size", "tag")]
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(_escape(c) for c in row) + " |" for row in rows]
+
+
+def _performance(groups: Sequence[Group]) -> list[str]:
+    header = ["method", "L", "K", "tag", "seeds", "episodes", "normalized score", "success"]
+    header += list(DISTANCE_LABELS.values())
+    rows = []
+    for g in groups:
+        cells = _method(g) + [str(len(g.rows)), str(g.episodes)]
+        cells += [_cell(g.stat("normalized_score"), 1), _cell(g.stat("success_rate"), 2)]
+        for name in DISTANCE_LABELS:
+            per_step_or_w1 = name.endswith("_norm") or name.startswith("w_")
+            cells.append(_cell(g.stat(name), 3 if per_step_or_w1 else 1))
+        rows.append(cells)
+    return _table(header, rows)
+
+
+def _scores(groups: Sequence[Group]) -> list[str]:
+    header = ["method", "L", "K", "tag", *DISTANCE_LABELS.values()]
+    rows = [
+        _method(g) + [_cell(g.stat(f"{name}_score"), 2) for name in DISTANCE_LABELS] for g in groups
+    ]
+    return _table(header, rows)
+
+
+def _reference_note(env_id: str, refs: References) -> str:
+    found = {kind: refs.seeds(env_id, kind) for kind in REFERENCES}
+    if not all(found.values()):
+        missing = " and ".join(k for k, seeds in found.items() if not seeds)
+        return (
+            f"No {missing} rows for {env_id}, so no scores: run `./scripts/evaluate.sh --method "
+            f"Random --environment {env_id} --seed S` and `--method Human` for each seed."
+        )
+    seeds = "; ".join(f"{k}: seeds {', '.join(s)}" for k, s in found.items())
+    return f"References ({seeds}); other seeds use the mean of these."
+
+
+def _provenance(groups: Sequence[Group]) -> list[str]:
+    header = ["method", "L", "K", "tag", "seed", "episodes", "commit", "command"]
+    rows = []
+    for g in groups:
+        for r in g.rows:
+            commit = r.get("commit", "")
+            command = r.get("command", "")
+            rows.append(
+                _method(g)
+                + [r["seed"], r.get("eval_episodes", "") or "–"]
+                + [f"`{commit[:12]}{'+dirty' if commit.endswith('+dirty') else ''}`"
+                   if commit else "not recorded",
+                   f"`{command}`" if command else "not recorded"]
+            )  # fmt: skip
+    summary = f"Command and commit behind every row ({len(rows)} rows)"
+    return [
+        "<details>",
+        f"<summary>{summary}</summary>",
+        "",
+        *_table(header, rows),
+        "",
+        "</details>",
+    ]
+
+
+def _figures(paths: Sequence[str]) -> list[str]:
+    lines = []
     for path in paths:
-        for row in read_rows(Path(path)):
-            key = tuple(row.get(k, "") for k in (*GROUP_KEYS, "seed"))
-            latest.pop(key, None)  # a re-evaluation moves to the end
-            latest[key] = row
-    return list(latest.values())
+        name = path.rsplit("/", 1)[-1]
+        lines += [f"![{name}]({path})", ""]
+    return lines
 
 
-def _sort_key(key: tuple[str, ...]) -> tuple:
-    def as_number(text: str) -> float:
-        return float(text) if text not in ("", None) else -1.0
-
-    env, agent, seq_len, codebook, tag, preset = key
-    return (env, agent in REFERENCES, agent, as_number(seq_len), as_number(codebook), tag, preset)
-
-
-@dataclass
-class References:
-    """Random and Human distances per (task, seed); a missing seed uses the task's mean."""
-
-    by_seed: dict[tuple[str, str], dict[str, dict[str, float]]] = field(default_factory=dict)
-    """(env_id, seed) -> reference name -> distance name -> value."""
-
-    @classmethod
-    def from_rows(cls, rows: Iterable[Row]) -> References:
-        refs = cls()
-        for row in rows:
-            if row["agent_type"] in REFERENCES:
-                slot = refs.by_seed.setdefault((row["env_id"], row["seed"]), {})
-                slot[row["agent_type"]] = {
-                    name: number(row.get(col)) for name, col in DISTANCE_COLUMNS.items()
-                }
-        return refs
-
-    def seeds(self, env_id: str, kind: str) -> list[str]:
-        found = [s for (e, s), refs in self.by_seed.items() if e == env_id and kind in refs]
-        return sorted(found, key=float)
-
-    def lookup(self, env_id: str, seed: str, kind: str, name: str) -> float:
-        """The ``kind`` reference distance ``name`` for a task and seed (NaN if none)."""
-        own = self.by_seed.get((env_id, seed), {})
-        if kind in own:
-            return own[kind][name]
-        values = [self.by_seed[(env_id, s)][kind][name] for s in self.seeds(env_id, kind)]
-        return float(np.mean(values)) if values else float("nan")
-
-    def score(self, env_id: str, seed: str, name: str, distance: float) -> float:
-        """The human-likeness score of ``distance`` (a distance ``name``) for a task and seed."""
-        random = self.lookup(env_id, seed, "Random", name)
-        human = self.lookup(env_id, seed, "Human", name)
-        return likeness_score(distance, random, human)
-
-
-def row_values(row: Row, refs: References) -> dict[str, float]:
-    """One row's report quantities: score, success, the distances raw and as scores."""
-    values = {
-        "normalized_score": number(row.get("normalized_score_mean")),
-        "success_rate": number(row.get("success_rate")),
-    }
-    for name, col in DISTANCE_COLUMNS.items():
-        values[name] = number(row.get(col))
-        values[f"{name}_score"] = refs.score(row["env_id"], row["seed"], name, values[name])
-    return values
-
-
-@dataclass
-class Group:
-    """One method of one task: its per-seed rows and their values."""
-
-    key: tuple[str, ...]
-    """The :data:`GROUP_KEYS` values."""
-    rows: list[Row]
-    values: list[dict[str, float]]
-
-    def field(self, name: str) -> str:
-        return self.key[GROUP_KEYS.index(name)]
-
-    @property
-    def episodes(self) -> int:
-        return int(sum(number(r.get("eval_episodes")) for r in self.rows))
-
-    def stat(self, name: str) -> tuple[float, float]:
-        """Mean and std (ddof 0) over seeds of a quantity, finite values only (NaN if none)."""
-        x = np.array([v[name] for v in self.values], dtype=np.float64)
-        x = x[np.isfinite(x)]
-        return (float(x.mean()), float(x.std())) if x.size else (float("nan"), float("nan"))
-
-
-def group_rows(rows: Sequence[Row]) -> list[Group]:
-    """Rows grouped by method, sorted (agents first, then the references), seeds in order."""
-    refs = References.from_rows(rows)
-    groups: dict[tuple[str, ...], list[Row]] = {}
-    for row in rows:
-        groups.setdefault(tuple(row.get(k, "") for k in GROUP_KEYS), []).append(row)
-    out = []
-    for key in sorted(groups, key=_sort_key):
-        members = sorted(groups[key], key=lambda r: float(r["seed"]))
-        out.append(Group(key, members, [row_values(r, refs) for r in members]))
-    return out
+def render_report(
+    groups: Sequence[Group],
+    refs: References,
+    *,
+    sources: Sequence[str],
+    figures: Sequence[str],
+    command: str,
+) -> str:
+    """The whole report as Markdown text."""
+    lines = [
+        "# Results",
+        "",
+        f"Made by `{command}` from {', '.join(f'`{s}`' for s in sources)}; "
+        "run it again to update this file.",
+        "",
+        SCORE_DEFINITION,
+        "",
+    ]
+    placed: set[str] = set()
+    for env_id in sorted({g.field("env_id") for g in groups}):
+        mine = [g for g in groups if g.field("env_id") == env_id]
+        task_figures = [f for f in figures if env_id in f.rsplit("/", 1)[-1]]
+        placed.update(task_figures)
+        lines += [f"## {env_id}", "", "### Performance and distances (raw)", ""]
+        lines += _performance(mine) + ["", "### Human-likeness scores (random = 0, human = 1)", ""]
+        lines += _scores(mine) + ["", _reference_note(env_id, refs), ""]
+        if task_figures:
+            lines += ["### Figures", "", *_figures(task_figures)]
+        lines += ["### Provenance", "", *_provenance(mine), ""]
+    others = [f for f in figures if f not in placed]
+    if others:
+        lines += ["## Other figures", "", *_figures(others)]
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def _relative(path: Path, start: Path) -> str:
@@ -166,7 +168,7 @@ def _relative(path: Path, start: Path) -> str:
 def write_report(
     *,
     csv_paths: Sequence[Path],
-    out: Path = Path("docs/results.md"),
+    out: Path = DEFAULT_REPORT,
     figures: Sequence[Path] = (),
     command: str = "maq report",
 ) -> Path:
@@ -175,8 +177,6 @@ def write_report(
     ``figures`` (PNG/SVG/GIF files) are embedded under their task when the file name contains
     the task's name, else in a final section; ``command`` is the command that made the report.
     """
-    from maq.evaluation.markdown import render_report
-
     if not csv_paths:
         raise MaqError("name at least one evaluation CSV (evaluation_results/agent_performance_*)")
     rows = load_results(csv_paths)

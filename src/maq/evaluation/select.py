@@ -1,4 +1,4 @@
-"""Which checkpoint of a run gets evaluated (reference-spec §10.2, decisions.md).
+"""Which checkpoint of a run gets evaluated (docs/reference-spec.md §10.2, docs/decisions.md).
 
 The row of the run's training-time evaluation table (columns :data:`maq.runs.EVAL_COLUMNS`) with the
 largest ``episode_reward``, the first one on ties. When the table has ``online`` rows only those

@@ -3,7 +3,7 @@
 At each decision the adapter asks ``choose_code(obs)`` for a code, decodes L actions from that
 observation and plays them one by one from a queue; it decides again when the queue is empty or at
 the next ``reset()``. So a macro agent is evaluated by the same rollout as every other method and
-its metrics see its primitive actions (style.md, "The evaluator knows one Policy protocol").
+its metrics see its primitive actions (docs/style.md, "The evaluator knows one Policy protocol").
 """
 
 from __future__ import annotations

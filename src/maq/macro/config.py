@@ -1,7 +1,8 @@
 """Settings of MAQ stage 1 (the VQ-VAE and the code prior) and its two presets.
 
 Defaults are the release's (``VQVAE/vqvae_train.py:231-245`` and ``VQVAE/prior_train.py``,
-reference-spec §3.3-3.4, §14); ``smoke`` shrinks widths and epochs so a distillation takes seconds.
+docs/reference-spec.md §3.3-3.4, §14); ``smoke`` shrinks widths and epochs so a distillation takes
+seconds.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ class DistillConfig:
     hidden_size: int = 256
     """Width of encoder/decoder layers and the code dimension D (``vqvae_train.py:233``)."""
     beta: float = 0.25
-    """Commitment weight β (``vqvae_train.py``, reference-spec §3.3)."""
+    """Commitment weight β (``vqvae_train.py``, docs/reference-spec.md §3.3)."""
     lr: float = 3e-4
     """Adam learning rate of the VQ-VAE (and of the no-quantization baseline)."""
     batch_size: int = 32
-    """Minibatch of windows for the VQ-VAE, the prior and the baseline (reference-spec §3.3-3.4)."""
+    """Minibatch of windows for the VQ-VAE, the prior and the baseline (docs/reference-spec.md
+    §3.3-3.4)."""
     epochs: int = 100
-    """VQ-VAE epochs over the train windows (reference-spec §3.3)."""
+    """VQ-VAE epochs over the train windows (docs/reference-spec.md §3.3)."""
     lr_decay_every: int = 20
     """The lr is lr/(n+1) after n decays, one every this many epochs (``LambdaLR``, §3.3)."""
     eval_every: int = 5
@@ -43,10 +45,10 @@ class DistillConfig:
     prior_hidden_size: int = 256
     """Width of the prior's two hidden layers (``prior_train.py:43-61``)."""
     prior_lr: float = 1e-3
-    """Adam learning rate of the prior (reference-spec §3.4)."""
+    """Adam learning rate of the prior (docs/reference-spec.md §3.4)."""
     prior_epochs: int = 100
     prior_lr_decay_every: int = 5
-    """The prior's lr decays as 1/(n+1) every this many epochs (reference-spec §3.4)."""
+    """The prior's lr decays as 1/(n+1) every this many epochs (docs/reference-spec.md §3.4)."""
     baseline: bool = True
     """Also train the no-quantization baseline (s → L·A) to report the cost of quantization."""
     training_dataset: str = ""
@@ -55,7 +57,8 @@ class DistillConfig:
     """The test .pkl used for evaluation and the held-out metrics."""
     device: str = "cpu"
     num_threads: int = 1
-    """torch CPU threads while distilling: one is fastest for these small MLPs (data.md)."""
+    """torch CPU threads while distilling: one is fastest for these small MLPs
+    (docs/human-data.md)."""
 
 
 RESULT_INDEPENDENT_FIELDS = ("training_dataset", "testing_dataset", "device", "num_threads")

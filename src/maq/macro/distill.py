@@ -5,7 +5,8 @@
 retraining. The folder holds ``config.json``, TensorBoard events, ``progress.csv`` (losses, code
 usage), ``model_<epoch>_<test MSE>.pth`` and ``prior_model_<epoch>_<test acc %>.pth`` every
 ``eval_every`` epochs, and ``metrics.json`` with the held-out quality (:mod:`maq.macro.quality`).
-Downstream code loads the last epoch's checkpoints, as the release does (reference-spec §3.3).
+Downstream code loads the last epoch's checkpoints, as the release does (docs/reference-spec.md
+§3.3).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from maq.data.format import load_trajectories
 from maq.data.windows import make_windows
@@ -85,6 +87,7 @@ def _fit_vqvae(
     train: WindowData,
     test: WindowData,
     generator: torch.Generator,
+    bar: tqdm,
 ) -> VQVAE:
     """Train the VQ-VAE; every ``eval_every`` epochs: test MSE, checkpoint, usage, re-init."""
     obs_dim, act_dim = train.states.shape[1], train.windows.shape[2]
@@ -93,6 +96,7 @@ def _fit_vqvae(
 
     def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:
         logger.log(epoch, {f"train/{k}": v for k, v in metrics.items()})
+        bar.update(1)
         if epoch % cfg.eval_every and epoch != cfg.epochs:
             return
         test_mse = reconstruction_mse(vqvae, test)
@@ -136,13 +140,15 @@ def _fit_prior(
     test: WindowData,
     test_codes: torch.Tensor,
     generator: torch.Generator,
+    bar: tqdm,
 ) -> CodePrior:
-    """Train the prior on the frozen encoder's codes (reference-spec §3.4)."""
+    """Train the prior on the frozen encoder's codes (docs/reference-spec.md §3.4)."""
     prior = CodePrior(train.states.shape[1], cfg.codebook_size, cfg.prior_hidden_size)
     prior = prior.to(device=train.states.device, dtype=train.states.dtype)
 
     def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:
         logger.log(epoch, {f"prior/train_{k}": v for k, v in metrics.items()})
+        bar.update(1)
         if epoch % cfg.eval_every and epoch != cfg.prior_epochs:
             return
         with torch.no_grad():
@@ -182,10 +188,13 @@ def _distill(ctx: RunContext, cfg: DistillConfig, task: TaskSpec) -> dict:
         for path, what in ((cfg.training_dataset, "train"), (cfg.testing_dataset, "test"))
     )
     clock, times = time.perf_counter(), {}
-    vqvae = _fit_vqvae(ctx, ctx.logger, cfg, train, test, generator)
+    desc = f"MAQ distillation {task.name} L{cfg.seq_len} K{cfg.codebook_size} seed {cfg.seed}"
+    bar = tqdm(total=cfg.epochs + cfg.prior_epochs, desc=desc, unit="epoch", dynamic_ncols=True)
+    vqvae = _fit_vqvae(ctx, ctx.logger, cfg, train, test, generator, bar)
     times["vqvae_s"], clock = time.perf_counter() - clock, time.perf_counter()
     train_codes, test_codes = vqvae.encode(*train), vqvae.encode(*test)
-    prior = _fit_prior(ctx, ctx.logger, cfg, train, train_codes, test, test_codes, generator)
+    prior = _fit_prior(ctx, ctx.logger, cfg, train, train_codes, test, test_codes, generator, bar)
+    bar.close()
     times["prior_s"], clock = time.perf_counter() - clock, time.perf_counter()
     metrics = held_out_metrics(cfg, vqvae, prior, train, test, train_codes, test_codes, generator)
     times["baseline_and_metrics_s"] = time.perf_counter() - clock

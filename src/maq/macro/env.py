@@ -1,4 +1,4 @@
-"""Macro-action execution: a gymnasium wrapper whose action is a code (reference-spec §4).
+"""Macro-action execution: a gymnasium wrapper whose action is a code (docs/reference-spec.md §4).
 
 ``step(code)`` decodes L actions from the current observation, steps them open-loop, sums their
 rewards undiscounted, and stops early at termination or truncation, so an episode's last macro may

@@ -2,7 +2,7 @@
 
 No files here: :mod:`maq.macro.distill` passes a callback that logs, evaluates and checkpoints.
 All three share :func:`fit`: Adam, shuffled minibatches from an explicit ``torch.Generator`` and
-the release's step-wise ``LambdaLR(1/(n+1))`` schedule (reference-spec §3.3-3.4).
+the release's step-wise ``LambdaLR(1/(n+1))`` schedule (docs/reference-spec.md §3.3-3.4).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def fit(
     """Adam on ``model`` over shuffled minibatches (the last one may be smaller, as a
     DataLoader's); the model is in train mode while fitting and left in eval mode."""
     device = next(model.parameters()).device
-    # fused Adam: same update, one kernel per step; ~25% faster for these small MLPs on a CPU.
+    # fused Adam: the same update as the unfused one, in one kernel per step
     optimizer = adam(model.parameters(), lr)
     model.train()
     for epoch in range(epochs):
@@ -94,7 +94,8 @@ def reinit_dead_codes(vqvae: VQVAE, data: WindowData, generator: torch.Generator
     Usage is counted over all of ``data`` (the train split); the donor code is drawn with
     probability ∝ its usage and the new code sits on one of its windows' z_e, so the next
     assignment splits that cluster. (The release counts one test sample per batch and copies the
-    donor code exactly, which leaves the copy tied with its donor: reference-spec §12 item 10.)
+    donor code exactly, which leaves the copy tied with its donor: docs/reference-spec.md §12 item
+    10.)
     Returns the number of codes re-initialized.
     """
     z_e = encoder_outputs(vqvae, data)
@@ -146,7 +147,8 @@ def train_prior(
     generator: torch.Generator,
     on_epoch_end: EpochHook | None = None,
 ) -> None:
-    """Cross-entropy of the prior against the frozen encoder's codes (reference-spec §3.4)."""
+    """Cross-entropy of the prior against the frozen encoder's codes (docs/reference-spec.md
+    §3.4)."""
 
     def loss_fn(idx: Tensor) -> tuple[Tensor, dict[str, float]]:
         return prior_loss(prior(states[idx]), codes[idx])

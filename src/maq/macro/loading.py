@@ -2,7 +2,8 @@
 
 Checkpoint names are made and parsed here: ``model_<epoch>_<test MSE>.pth`` and
 ``prior_model_<epoch>_<test accuracy %>.pth``. Downstream code uses the **last** epoch, not the
-lowest loss, as the release does (reference-spec §3.3). Models come back frozen, in eval mode and
+lowest loss, as the release does (docs/reference-spec.md §3.3). Models come back frozen, in eval
+mode and
 in float32 whatever precision they were trained in.
 """
 
@@ -55,7 +56,7 @@ def _last_checkpoint(run_dir: Path, pattern: re.Pattern, what: str) -> Path:
             f"{run_dir} has no {what} checkpoint; remake it with "
             f"{_how_to_make(run_dir)} --overwrite"
         )
-    return max(found)[1]  # the last epoch, not the lowest loss (reference-spec §3.3)
+    return max(found)[1]  # the last epoch, not the lowest loss (docs/reference-spec.md §3.3)
 
 
 def _frozen(module: torch.nn.Module, device: str | torch.device) -> torch.nn.Module:

@@ -1,4 +1,4 @@
-"""The code prior of MAQ+IQL: a state → K logits classifier (reference-spec §3.4).
+"""The code prior of MAQ+IQL: a state → K logits classifier (docs/reference-spec.md §3.4).
 
 Trained with cross-entropy on the frozen VQ-VAE encoder's code of each human window. MAQ+IQL pulls
 its policy towards it with KL(prior ‖ π); taking its argmax and decoding gives the "prior-only"
@@ -41,7 +41,8 @@ class CodePrior(nn.Module):
 
 
 def prior_loss(logits: Tensor, codes: Tensor) -> tuple[Tensor, dict[str, float]]:
-    """Cross-entropy between the prior's logits and the encoder's codes (reference-spec §3.4)."""
+    """Cross-entropy between the prior's logits and the encoder's codes (docs/reference-spec.md
+    §3.4)."""
     loss = F.cross_entropy(logits, codes)
     accuracy = (logits.argmax(dim=1) == codes).float().mean()
     return loss, {"loss": loss.item(), "accuracy": accuracy.item()}

@@ -1,6 +1,7 @@
 """Human trajectories → macro transitions labelled with the frozen encoder's codes.
 
-Each transition is a real L-step one (decisions.md; reference-spec §12 items 1-2 describe the
+Each transition is a real L-step one (docs/decisions.md; docs/reference-spec.md §12 items 1-2
+describe the
 release's inconsistent one-step versions): ``(s_t, code(s_t, a_{t:t+L}), Σ_{j<L} r_{t+j}, s_{t+L},
 terminated, truncated)``. Windows come from :func:`maq.data.windows.make_windows`, so they never
 cross a trajectory boundary and one that would run past a trajectory's end is dropped.

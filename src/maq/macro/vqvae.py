@@ -1,4 +1,4 @@
-"""The conditional VQ-VAE over L-step action windows (MAQ stage 1, reference-spec §3.1).
+"""The conditional VQ-VAE over L-step action windows (MAQ stage 1, docs/reference-spec.md §3.1).
 
 * Encoder ``[s_t, a_{t:t+L}] → z_e ∈ R^D``: MLP S+L·A → H → H → D (ReLU between).
 * Codebook ``K × D`` initialized U(−1/K, 1/K); the nearest code by squared L2 is the quantization.
@@ -93,7 +93,8 @@ class VQVAE(nn.Module):
 
 
 def vqvae_loss(out: VQOutput, windows: Tensor, beta: float) -> tuple[Tensor, dict[str, float]]:
-    """Reconstruction + codebook + β·commitment (reference-spec §3.3; van den Oord et al. eq. 3).
+    """Reconstruction + codebook + β·commitment (docs/reference-spec.md §3.3; van den Oord et al.
+    eq. 3).
 
     All three are means over elements: MSE(x̃, x) + MSE(e_k, sg(z_e)) + β·MSE(z_e, sg(e_k)).
     """

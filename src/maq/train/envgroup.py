@@ -1,7 +1,8 @@
 """Several training environments, each reset in the same step it ends, in-process or on workers.
 
 gymnasium 1.x vector envs reset a finished sub-env on the *next* step by default and return a
-bogus transition for it (reference-spec §13); here the transition stored is always the real one
+bogus transition for it (docs/reference-spec.md §13); here the transition stored is always the real
+one
 (its ``next_obs`` is the true final observation) and the reset happens right away, as gym 0.21
 did: gymnasium's ``AutoresetMode.SAME_STEP``, which steps, then calls ``env.reset()`` without a
 seed (the env's own generator continues from its last seed) and hands back the final observation

@@ -3,7 +3,8 @@
 ``train(run)`` runs ``offline_steps`` updates on the human data, then ``online_steps`` iterations
 of one environment decision (a primitive action, or a macro code executed as up to L actions)
 followed by one update on a minibatch drawn uniformly from human + online transitions. The human
-data is never overwritten (the release's 500k buffer wraps over it, reference-spec §12 item 18).
+data is never overwritten (the release's 500k buffer wraps over it, docs/reference-spec.md §12 item
+18).
 Every training episode is seeded, time limits bootstrap (only terminations stop it), and the
 evaluation plays the deterministic policy through :func:`maq.rollout.evaluate_policy`, the same
 rollout the evaluator uses. What a method is comes from its preset (maq.presets) and whether the

@@ -1,4 +1,5 @@
-"""The SAC baseline through stable-baselines3, with the release's settings (reference-spec §9.1).
+"""The SAC baseline through stable-baselines3, with the release's settings (docs/reference-spec.md
+§9.1).
 
 ``SAC("MlpPolicy")`` with SB3's defaults on 8 DummyVecEnv copies of the task, seeded (the release
 passed no seed). Training runs in segments of ``eval_every`` vector steps; after each one the
@@ -7,7 +8,7 @@ deterministic policy plays ``eval_episodes`` seeded episodes through maq.rollout
 score>.zip``. The training envs are re-seeded at the start of every segment, so a killed run
 resumes from ``resume.pt`` (model, optimizers, replay buffer, RNGs) exactly where it was.
 :func:`load_policy` steps the env with one (A,) action per step (the release's evaluator stepped
-it once per action *component*, reference-spec §12 item 16).
+it once per action *component*, docs/reference-spec.md §12 item 16).
 """
 
 from __future__ import annotations

@@ -111,28 +111,40 @@ def compose(panels: Sequence[Panel]) -> list[np.ndarray]:
     return frames
 
 
+@dataclass(frozen=True)
+class Shot:
+    """How every panel is filmed."""
+
+    width: int
+    height: int
+    smooth: bool
+    """Multisampled (anti-aliased) frames, about 3x slower in software rendering."""
+    max_steps: int | None
+    """Steps per panel; None: the task's horizon (the Human panel: its whole demo)."""
+
+
 def _panel(
     name: str, spec: RunSpec, model_path: str, test: list[dict], episode: int,
-    human: HumanReference, start: StartState | None, size: tuple[int, int], max_steps: int | None,
+    human: HumanReference, start: StartState | None, shot: Shot,
 ) -> Panel:  # fmt: skip
-    """Film one panel: ``Human`` (test demo ``episode``, all of it unless ``max_steps``),
-    ``Random`` or a trained run (the task's horizon unless ``max_steps``)."""
+    """Film one panel: ``Human`` (test demo ``episode``), ``Random`` or a trained run."""
     from maq.evaluation.evaluate import find_checkpoint
 
     task = get_task(spec.env_id)
     seed = episode_seed(spec.seed, episode)
-    humans = list(human.states)
+    humans, steps = list(human.states), shot.max_steps or task.horizon
     if name == "Human":
         actions = test[episode]["actions"]
         policy, label = ReplayPolicy(actions), f"Human (test demo {episode})"
-        max_steps = min(max_steps or len(actions), len(actions))
-        humans.pop(episode)  # the other held-out demos
+        steps = min(shot.max_steps or len(actions), len(actions))
+        humans.pop(episode)  # its DTW is to the other held-out demos
     elif name == "Random":
         policy, label = RandomPolicy(task.act_dim, seed), "Random"
     else:
         run = replace(spec, method=name)
         policy, label = load_run_policy(run, find_checkpoint(run, model_path)), run_label(run)
-    played, frames, success = film(task, policy, seed, start, size, max_steps or task.horizon)
+    size = (shot.width, shot.height)
+    played, frames, success = film(task, policy, seed, start, size, steps, shot.smooth)
     return Panel(label, played, frames, success, *_dtw(played.states, humans))
 
 
@@ -154,6 +166,41 @@ def _check_clip_args(methods, model_paths, formats, fps, max_steps) -> None:
         raise MaqError("--fps and --max_steps must be at least 1")
 
 
+def _test_split(spec: RunSpec) -> tuple[Path, list[dict]]:
+    from maq.data.format import load_trajectories
+    from maq.data.resolve import resolve_datasets
+
+    task = get_task(spec.env_id)
+    _, path = resolve_datasets(
+        task.name, spec.seed, spec.root, spec.training_source, spec.testing_source, generate=False
+    )
+    return path, load_trajectories(path, task.obs_dim, task.act_dim)
+
+
+def _start(
+    spec: RunSpec, methods: Sequence[str], test_path: Path, episode: int, data_dir: Path | None
+) -> tuple[StartState | None, str, list[str]]:
+    """The panels' shared start, where it is in words, and a note when it falls back."""
+    from maq.data.sources import data_dir_from_env
+
+    seed_words = f"reset seed {episode_seed(spec.seed, episode)}"
+    if "Human" not in methods:
+        return None, seed_words, []
+    start = recorded_start(test_path, episode, data_dir or data_dir_from_env())
+    if start is None:
+        note = "no recorded initial state for this demo: every panel starts from the seed"
+        return None, seed_words, [note]
+    return start, f"test demo {episode}'s recorded initial state", []
+
+
+def _clip_paths(out: Path | None, spec, methods, episode, formats) -> list[Path]:
+    stem = Path(out) if out is not None else default_clip_path(spec, methods, episode)
+    if stem.suffix in (".gif", ".mp4"):
+        stem = stem.with_suffix("")
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    return [stem.with_name(f"{stem.name}.{fmt}") for fmt in formats]
+
+
 def make_clip(
     *,
     spec: RunSpec,
@@ -164,6 +211,7 @@ def make_clip(
     height: int = 240,
     fps: int = 25,
     max_steps: int | None = None,
+    smooth: bool = False,
     formats: Sequence[str] = FORMATS,
     out: Path | None = None,
     data_dir: Path | None = None,
@@ -175,40 +223,19 @@ def make_clip(
     (default :func:`default_clip_path`); ``data_dir`` holds the DAPG demos (default
     ``$MAQ_DATA_DIR``).
     """
-    from maq.data.format import load_trajectories
-    from maq.data.resolve import resolve_datasets
-    from maq.data.sources import data_dir_from_env
-
     _check_clip_args(methods, model_paths, formats, fps, max_steps)
     started = time.perf_counter()
-    task = get_task(spec.env_id)
-    _, test_path = resolve_datasets(
-        task.name, spec.seed, spec.root, spec.training_source, spec.testing_source, generate=False
-    )
-    test = load_trajectories(test_path, task.obs_dim, task.act_dim)
+    test_path, test = _test_split(spec)
     if "Human" in methods and not 0 <= episode < len(test):
         raise MaqError(f"--episode {episode}: the test split has demos 0 to {len(test) - 1}")
-    start, notes = None, []
-    if "Human" in methods:
-        start = recorded_start(test_path, episode, data_dir or data_dir_from_env())
-        if start is None:
-            notes.append(
-                "no recorded initial state for this demo: every panel starts from the seed"
-            )
-    where = (f"test demo {episode}'s recorded initial state" if start is not None
-             else f"reset seed {episode_seed(spec.seed, episode)}")  # fmt: skip
-    human = HumanReference.from_trajectories(test)
-    size = (width, height)
+    start, where, notes = _start(spec, methods, test_path, episode, data_dir)
+    human, shot = HumanReference.from_trajectories(test), Shot(width, height, smooth, max_steps)
     panels = [
-        _panel(name, spec, path, test, episode, human, start, size, max_steps)
+        _panel(name, spec, path, test, episode, human, start, shot)
         for name, path in zip(methods, model_paths or [""] * len(methods), strict=True)
     ]
     frames = compose(panels)
-    stem = Path(out) if out is not None else default_clip_path(spec, methods, episode)
-    if stem.suffix in (".gif", ".mp4"):
-        stem = stem.with_suffix("")
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.with_name(f"{stem.name}.{fmt}") for fmt in formats]
+    paths = _clip_paths(out, spec, methods, episode, formats)
     for path in paths:
         write_video(frames, path, fps)
     return ClipResult(paths, panels, where, time.perf_counter() - started, notes)

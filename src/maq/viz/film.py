@@ -115,11 +115,11 @@ class ReplayPolicy:
 
 def film(
     task: TaskSpec, policy: Policy, seed: int, start: StartState | None,
-    size: tuple[int, int], max_steps: int,
+    size: tuple[int, int], max_steps: int, smooth: bool = False,
 ) -> tuple[Episode, list[np.ndarray], list[bool]]:  # fmt: skip
     """Play one episode through :func:`maq.rollout.run_episode`, rendering every state."""
     env = make_env(task, max_episode_steps=max_steps)
-    renderer = FrameRenderer(env, *size, view=VIEWS.get(task.short))
+    renderer = FrameRenderer(env, *size, view=VIEWS.get(task.short), smooth=smooth)
     filming = Filming(env, task, renderer, start)
     try:
         episode = run_episode(filming, policy, seed)

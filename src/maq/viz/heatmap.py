@@ -1,7 +1,7 @@
 """Drawing the paper's heatmap: one panel per quantity, rows L, columns K or method.
 
 Each cell is the mean over seeds of one quantity of the latest evaluation rows
-(:mod:`maq.evaluation.results`); a missing combination is left blank. Distances are drawn as
+(:mod:`maq.evaluation.rows`); a missing combination is left blank. Distances are drawn as
 likeness scores when the task's Random and Human rows exist (higher is more human-like), raw
 otherwise (then lower is more human-like, and the colour map is reversed so that "better" keeps
 its colour).
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from maq.evaluation.results import DISTANCE_LABELS, References, Row, row_values
+from maq.evaluation.rows import DISTANCE_LABELS, References, Row, row_values
 
 
 def pyplot():

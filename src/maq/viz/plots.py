@@ -19,7 +19,8 @@ from pathlib import Path
 
 from maq.errors import MaqError
 from maq.evaluation.metrics import LIKENESS_KEYS
-from maq.evaluation.results import DISTANCE_LABELS, REFERENCES, References, load_results
+from maq.evaluation.results import DEFAULT_REPORT
+from maq.evaluation.rows import DISTANCE_LABELS, REFERENCES, References, load_results
 from maq.viz.heatmap import draw_heatmaps, pyplot
 from maq.viz.runs import RunCurves, line_label, read_run, seed_mean_std
 
@@ -72,7 +73,8 @@ def _draw_curves(ax, runs: Sequence[RunCurves], metric, refs: References | None)
         if not steps.size:
             continue
         color = colors(i % 10)
-        ax.plot(steps, mean, color=color, label=f"{label} ({len(mine)} seeds)")
+        seeds = f"{len(mine)} seed{'s' if len(mine) > 1 else ''}"
+        ax.plot(steps, mean, color=color, label=f"{label} ({seeds})", marker=".")
         ax.fill_between(steps, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
     if not ax.lines:
         ax.text(0.5, 0.5, "not recorded in these runs", ha="center", transform=ax.transAxes)
@@ -181,7 +183,7 @@ def _heatmap_if_any(csv_paths, env_id: str, out: Path) -> list[Path]:
 def make_report(
     *,
     csv_paths: Sequence[Path],
-    out: Path = Path("docs/results.md"),
+    out: Path = DEFAULT_REPORT,
     run_dirs: Sequence[Path] = (),
     figures_dir: Path | None = None,
     extra_figures: Sequence[Path] = (),

@@ -35,6 +35,7 @@ class RunCurves:
     seq_len: str
     codebook_size: str
     tag: str
+    preset: str
     uses_codes: bool
     rows: list[dict[str, str]]
     x_offset: int
@@ -107,15 +108,18 @@ def read_run(run_dir: Path) -> RunCurves:
     return RunCurves(
         run_dir, method, str(config["env_id"]), int(config["seed"]),
         str(config.get("seq_len", "")), str(config.get("codebook_size", "")),
-        str(config.get("tag", "")), _uses_codes(method), online or rows, offset, label,
+        str(config.get("tag", "")), str(config.get("preset", "")), _uses_codes(method),
+        online or rows, offset, label,
     )  # fmt: skip
 
 
 def line_label(run: RunCurves) -> str:
-    """``MAQ+RLPD L9 K16 [tag]``: one line of a plot (seeds of it are averaged)."""
+    """``MAQ+RLPD L9 K16 [tag] (preset)``: one line of a plot (its seeds are averaged); the
+    preset is named when it is not the paper's."""
     codes = f" L{run.seq_len} K{run.codebook_size}" if run.uses_codes else ""
     tag = f" [{run.tag}]" if run.tag else ""
-    return f"{run.method}{codes}{tag}"
+    preset = f" ({run.preset})" if run.preset not in ("", "paper") else ""
+    return f"{run.method}{codes}{tag}{preset}"
 
 
 def seed_mean_std(series: Iterable[dict[int, float]]) -> tuple[np.ndarray, ...]:
