@@ -99,6 +99,7 @@ def test_every_document_the_code_cites_is_in_the_repository():
 
 def test_every_pinned_dependency_is_imported():
     import re
+
     import tomllib
 
     repo = SRC.parent.parent
