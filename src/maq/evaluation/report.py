@@ -3,10 +3,10 @@
 The columns are the release's 89 (docs/reference-spec.md §10.6), alphabetically sorted as the
 release writes them on creation, followed by :data:`EXTRA_COLUMNS` (identity and ever-success).
 Columns are only ever appended to this list, never renamed or reordered, so a file written by the
-release, or by an older maq, has a header that is a *prefix* of ours: such a file is extended in place (old rows get
-empty cells in the new columns). A file whose header is any other list is refused with an error
-rather than written with misaligned columns. A file written by a newer maq (ours is a prefix of its
-header) gets rows with empty cells in the columns we do not know.
+release, or by an older maq, has a header that is a *prefix* of ours: such a file is extended in
+place (old rows get empty cells in the new columns). A file whose header is any other list is
+refused with an error rather than written with misaligned columns. A file written by a newer maq
+(ours is a prefix of its header) gets rows with empty cells in the columns we do not know.
 
 Appends take a file lock and replace the whole file atomically, so concurrent evaluations of a sweep
 lose no row, never interleave lines, and a reader never sees half a row.
