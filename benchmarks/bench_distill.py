@@ -4,10 +4,10 @@
         [--threads 1] [--steps 300] [--no-full]
 
 Per-step: one training step (batch 32, width 256, L=9, K=16) of the VQ-VAE in float32 and float64,
-of the prior and of the no-quantization baseline. Full: ``ensure_distilled`` with the paper preset
-(VQ-VAE 100 epochs + prior 100 epochs + baseline 100 epochs + held-out metrics) on the door seed-1
-split, in a temporary folder. Prints the load average before and after, since other processes
-sharing the CPU slow everything down.
+of the prior and of the no-quantization baseline. Full: ``maq.methods.train`` of method MAQ with
+the paper preset (VQ-VAE 100 epochs + prior 100 epochs + baseline 100 epochs + held-out
+metrics) on the door seed-1 split, in a temporary folder. Prints the load average before and
+after, since other processes sharing the CPU slow everything down.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ import torch
 from maq.data.format import load_trajectories
 from maq.data.generate import generate_dataset
 from maq.data.sources import data_dir_from_env
-from maq.macro.distill import ensure_distilled, window_data
+from maq.macro.distill import window_data
 from maq.macro.fit import WindowData
 from maq.macro.prior import CodePrior, prior_loss
 from maq.macro.vqvae import VQVAE, ActionDecoder, vqvae_loss
+from maq.methods import train as train_run
 from maq.seeding import configure_cpu_process
 from maq.spec import RunSpec
 
@@ -92,9 +93,15 @@ def main() -> None:
         )
         results.update(per_step(load_trajectories(train), args.steps))
         if not args.no_full:
-            spec = RunSpec(method="MAQ", root=root, device="cpu")
+            spec = RunSpec(
+                method="MAQ",
+                root=root,
+                device="cpu",
+                training_source=str(train),
+                testing_source=str(test),
+            )
             start = time.perf_counter()
-            run_dir = ensure_distilled(spec, train, test)
+            run_dir = train_run(spec)
             results["full_distillation_s"] = time.perf_counter() - start
             metrics = json.loads((run_dir / "metrics.json").read_text())
             results["full_phases_s"] = metrics["time"]

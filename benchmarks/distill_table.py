@@ -16,8 +16,7 @@ import json
 
 import torch
 
-from maq.data.resolve import resolve_datasets
-from maq.macro.distill import ensure_distilled
+from maq.methods import train as train_run
 from maq.seeding import configure_cpu_process
 from maq.spec import RunSpec
 
@@ -78,8 +77,7 @@ def main() -> None:
             preset=args.preset,
             device="cpu",
         )
-        train, test = resolve_datasets(spec.env_id, spec.seed, spec.root)
-        run_dir = ensure_distilled(spec, train, test)
+        run_dir = train_run(spec)
         metrics = json.loads((run_dir / "metrics.json").read_text())
         lines.append(row(seq_len, k, metrics))
         print(lines[-1], flush=True)

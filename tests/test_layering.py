@@ -92,7 +92,11 @@ def test_every_document_the_code_cites_is_in_the_repository():
     import re
 
     repo = SRC.parent.parent
-    cited = {m for p in SRC.rglob("*.py") for m in re.findall(r"[\w./-]+\.md\b", p.read_text())}
+    cited = {
+        m
+        for p in SRC.rglob("*.py")
+        for m in re.findall(r"(?<![\w$\"'/.-])[\w./-]+\.md\b", p.read_text())
+    }
     missing = sorted(c for c in cited if not (repo / c).exists())
     assert not missing, f"cited but not in the repository: {missing}"
 

@@ -8,7 +8,6 @@ the repository (``MAQ_ROOT``). The end-to-end tests train smoke presets on the r
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import os
 import re
@@ -150,17 +149,6 @@ def test_lazy_rerun_dry_run_plans_the_runs(tmp_path):
 # ---- end to end on the door demos (smoke presets) --------------------------------------------
 
 
-def _need(*methods: str) -> None:
-    """Skip, saying what is missing, until the methods' training code and the evaluator exist."""
-    modules = {get_method(m).train.partition(":")[0] for m in methods}
-    modules |= {"maq.evaluation.evaluate"} | {
-        get_method("MAQ").train.partition(":")[0] for m in methods if get_method(m).uses_codes
-    }
-    missing = sorted(m for m in modules if importlib.util.find_spec(m) is None)
-    if missing:
-        pytest.skip(f"waiting for {', '.join(missing)} to land")
-
-
 def _rows(root: Path, env_id: str = "door-human-v1") -> list[dict[str, str]]:
     path = root / "evaluation_results" / f"agent_performance_{env_id}.csv"
     if not path.exists():
@@ -171,13 +159,13 @@ def _rows(root: Path, env_id: str = "door-human-v1") -> list[dict[str, str]]:
 
 E2E_METHODS = ["MAQ+RLPD", "IQL"]
 """One MAQ method and one baseline."""
+GOLDEN = Path(__file__).parent / "golden"
 
 
 @pytest.mark.door
 @pytest.mark.slow
 @pytest.mark.parametrize("method", E2E_METHODS)
 def test_train_sh_smoke_auto_evaluate_writes_a_row(method, data_dir, tmp_path):
-    _need(method)
     out = _script("train.sh", "--method", method, "-seqlen", "3", "-cbsz", "8", "-s", "1",
                   "-t", "e2e", "--preset", "smoke", "--device", "cpu", "--auto_evaluate",
                   timeout=600, MAQ_ROOT=str(tmp_path), MAQ_DATA_DIR=str(data_dir))  # fmt: skip
@@ -192,11 +180,18 @@ def test_train_sh_smoke_auto_evaluate_writes_a_row(method, data_dir, tmp_path):
     ]
     if METHODS[method].uses_codes:
         assert (rows[0]["seq_len"], rows[0]["codebook_size"]) == ("3", "8")
+    # same seed, same outputs: the training-time table recorded before the redesign (b536e8b)
+    golden = GOLDEN / (f"door_smoke_{method}_sq3_k8_seed1.csv" if METHODS[method].uses_codes
+                       else f"door_smoke_{method}_seed1.csv")  # fmt: skip
+    with golden.open(newline="") as f:
+        expected = list(csv.DictReader(f))
+    with (get_method(method).run_dir(spec) / "experiment_data.csv").open(newline="") as f:
+        got = [{k: r[k] for k in expected[0]} for r in csv.DictReader(f)]
+    assert [{**r, "checkpoint": ""} for r in got] == [{**r, "checkpoint": ""} for r in expected]
 
 
 @pytest.mark.door
 def test_train_sh_stops_on_a_missing_given_dataset(data_dir, tmp_path):
-    _need("IQL")
     out = _script("train.sh", "--method", "IQL", "-trs", "no_such.pkl", "--preset", "smoke",
                   MAQ_ROOT=str(tmp_path), MAQ_DATA_DIR=str(data_dir))  # fmt: skip
     assert out.returncode == 2 and "no_such.pkl" in out.stderr and "Traceback" not in out.stderr
@@ -214,7 +209,7 @@ LAZY_GRID = ["--envs", "door-human-v1", "--methods", "MAQ+RLPD", "IQL", "--seqs"
 @pytest.mark.door
 @pytest.mark.slow
 def test_lazy_rerun_smoke_grid_on_local_ray_then_skips_all(data_dir, tmp_path):
-    _need("MAQ+RLPD", "IQL")
+
     common = [*LAZY_GRID, "--preset", "smoke", "--episodes", "1", "--num_cpus", "2"]
     env = dict(MAQ_ROOT=str(tmp_path), MAQ_DATA_DIR=str(data_dir), RAY_ADDRESS="")
     out = _script("lazy_rerun.sh", *common, timeout=900, **env)

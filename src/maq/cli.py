@@ -210,9 +210,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     spec = spec_from_args(args, overwrite=args.overwrite)
     method = methods.get_method(spec.method)
-    with_overrides(method.presets[spec.preset], dict(spec.sets))  # bad --set: before any work
+    preset = with_overrides(method.presets[spec.preset], dict(spec.sets))  # bad --set: now
     device = resolve_device(spec.device)
-    print(f"maq train {spec.method} {spec.env_id} seed {spec.seed} on {describe_device(device)}")
+    budget = os.environ.get("MAQ_NUM_THREADS", "")
+    where = describe_device(device, int(budget) if budget.isdigit() else preset.loop.num_threads)
+    print(f"maq train {spec.method} {spec.env_id} seed {spec.seed} on {where}")
     start = time.perf_counter()
     with cuda_oom_as_error(device):
         run_dir = methods.train(spec)

@@ -20,15 +20,15 @@ from maq.seeding import resolve_device
 __all__ = ["cuda_oom_as_error", "describe_device", "oom_message", "resolve_device"]
 
 
-def describe_device(device: torch.device | str) -> str:
+def describe_device(device: torch.device | str, threads: int | None = None) -> str:
     """``cpu (2 threads)``, ``cuda:0 (NVIDIA H200, 139 GiB)``: the device and what it has.
 
-    The CPU thread count is torch's at the time of the call (call it inside
-    :func:`~maq.seeding.torch_threads` to report what the loop runs with).
+    The CPU thread count is ``threads`` when given (what a loop will run with), else torch's at
+    the time of the call.
     """
     device = torch.device(device)
     if device.type == "cpu":
-        n = torch.get_num_threads()
+        n = torch.get_num_threads() if threads is None else threads
         return f"cpu ({n} thread{'s' if n != 1 else ''})"
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()

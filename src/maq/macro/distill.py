@@ -1,7 +1,7 @@
 """MAQ stage 1 end to end: distill the VQ-VAE and the code prior into ``MAQ/log/<env>_<suffix>/``.
 
-``maq train --method MAQ`` runs :func:`train_from_spec`; every MAQ+X method calls
-:func:`ensure_distilled`, which reuses a finished distillation (``done.json``) instead of
+``maq train --method MAQ`` runs :func:`train`; every MAQ+X run resolved by maq.methods calls it
+first, and it reuses a finished distillation (``done.json``) with the same settings instead of
 retraining. The folder holds ``config.json``, TensorBoard events, ``progress.csv`` (losses, code
 usage), ``model_<epoch>_<test MSE>.pth`` and ``prior_model_<epoch>_<test acc %>.pth`` every
 ``eval_every`` epochs, and ``metrics.json`` with the held-out quality (:mod:`maq.macro.quality`).

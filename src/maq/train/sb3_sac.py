@@ -1,7 +1,8 @@
 """The SAC baseline through stable-baselines3, with the release's settings (docs/reference-spec.md
 §9.1).
 
-``SAC("MlpPolicy")`` with SB3's defaults on 8 DummyVecEnv copies of the task, seeded (the release
+``SAC("MlpPolicy")`` with SB3's defaults on 8 copies of the task (DummyVecEnv, or SubprocVecEnv
+with ``env_workers`` > 1: the same results), seeded (the release
 passed no seed). Training runs in segments of ``eval_every`` vector steps; after each one the
 deterministic policy plays ``eval_episodes`` seeded episodes through maq.rollout, a row goes to
 ``SAC.csv`` (maq.runs.EVAL_COLUMNS) and the model to ``checkpoints/SAC_model_<step>_<normalized
