@@ -210,6 +210,6 @@ def test_compiled_gradients_match_eager(actor):
         me, mc = eager.update(batch), compiled.update(batch)
         assert me.keys() == mc.keys()
         for k in me:
-            assert mc[k] == pytest.approx(me[k], rel=1e-4, abs=1e-6), k
+            assert float(mc[k]) == pytest.approx(float(me[k]), rel=1e-4, abs=1e-6), k
     for a, b in zip(eager.nets.parameters(), compiled.nets.parameters(), strict=True):
         assert torch.allclose(a, b, atol=1e-5)

@@ -150,7 +150,7 @@ def test_compiled_update_matches_eager(monkeypatch, discrete):
         a, b = eager.update(batch), compiled.update(batch)
         assert a.keys() == b.keys()
         for k in a:
-            assert a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-5), k
+            assert float(a[k]) == pytest.approx(float(b[k]), rel=1e-4, abs=1e-5), k
     for module in ("actor", "critic", "target_critic"):
         pairs = zip(*(getattr(x, module).parameters() for x in (eager, compiled)), strict=True)
         for p, q in pairs:
@@ -268,3 +268,11 @@ def test_discrete_critic_loss_uses_the_exact_soft_value():
     next_v = (log_pi.exp() * (1.0 - 0.2 * log_pi)).sum(-1)
     y = b.rewards + 0.9 * b.masks * next_v
     torch.testing.assert_close(loss, 2 * ((1.0 - y) ** 2).mean())
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_update_metrics_stay_tensors_on_the_device(index):
+    """No host synchronisation inside an update: loops read metrics at log intervals."""
+    agent, discrete = list(_agents())[index]
+    metrics = agent.update(_batch(6 * agent.cfg.utd_ratio, discrete))
+    assert metrics and all(torch.is_tensor(v) and v.dim() == 0 for v in metrics.values())

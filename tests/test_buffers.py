@@ -106,3 +106,31 @@ def test_online_loop_minibatches_are_half_human():
     np.testing.assert_array_equal(batch.rewards.reshape(20, 8).mean(axis=1), 0.5)
     only_online = mixed_batch(online, None, loop, num_minibatches=2)
     assert len(only_online.rewards) == 16 and only_online.rewards.sum() == 0
+
+
+def test_mirrored_buffer_samples_the_same_rows_on_the_device():
+    """The GPU path's buffer: indices from the same generator, rows gathered from a device copy
+    (here the CPU stands in for the device), through wrap-around and a resume."""
+    import torch
+
+    def filled(seed: int) -> ReplayBuffer:
+        b = ReplayBuffer(30, obs_dim=3, action_shape=(2,), seed=seed)
+        rng = np.random.default_rng(0)
+        for _ in range(4):  # 40 rows into 30 slots: wraps around
+            b.add(rng.standard_normal((10, 3)), rng.uniform(-1, 1, (10, 2)),
+                  rng.standard_normal(10), rng.standard_normal((10, 3)),
+                  (rng.random(10) < 0.3).astype(np.float32), np.zeros(10))  # fmt: skip
+        return b
+
+    host, device = filled(5), filled(5).mirror("cpu")
+    for _ in range(3):
+        a, b = host.sample(16), device.sample(16)
+        assert all(torch.is_tensor(x) for x in b)
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x, y.numpy())
+    restored = ReplayBuffer(30, obs_dim=3, action_shape=(2,), seed=0).mirror("cpu")
+    restored.load_state_dict(device.state_dict())
+    for x, y in zip(host.sample(8), restored.sample(8), strict=True):
+        np.testing.assert_array_equal(x, y.numpy())
+    mixed = interleave_minibatches(device.sample(8), device.sample(8), 2)
+    assert torch.is_tensor(mixed.rewards) and mixed.rewards.shape == (16,)

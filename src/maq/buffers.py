@@ -8,6 +8,10 @@ bootstrapping, so a batch carries ``masks = 1 − terminal``.
 
 Every buffer owns its ``np.random.Generator`` (style rule 8); :meth:`ReplayBuffer.state_dict`
 holds it, so a resumed run samples exactly what an uninterrupted one would.
+
+On a GPU the data also lives on the training device (:meth:`ReplayBuffer.mirror`): the host draws
+only the indices, from the same generator, and the rows are gathered where the learner is, so a
+minibatch never crosses the bus and holds exactly the transitions the CPU path would sample.
 """
 
 from __future__ import annotations
@@ -40,7 +44,9 @@ def batch_to_torch(batch: Batch, device: torch.device | str = "cpu") -> Batch:
 
 
 def concat_batches(parts: list[Batch]) -> Batch:
-    return Batch(*(np.concatenate(xs, axis=0) for xs in zip(*parts, strict=True)))
+    """Batches stacked row-wise (numpy arrays or torch tensors)."""
+    cat = torch.cat if torch.is_tensor(parts[0].rewards) else np.concatenate
+    return Batch(*(cat(xs, 0) for xs in zip(*parts, strict=True)))
 
 
 def interleave_minibatches(first: Batch, second: Batch, num_minibatches: int) -> Batch:
@@ -52,12 +58,13 @@ def interleave_minibatches(first: Batch, second: Batch, num_minibatches: int) ->
     release's ``rlpd/train_finetuning.py``).
     """
 
-    def mix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    def mix(a, b):  # numpy arrays or torch tensors
         if len(a) % num_minibatches or len(b) % num_minibatches:
             raise ValueError(f"cannot split {len(a)} and {len(b)} into {num_minibatches} parts")
         a = a.reshape(num_minibatches, -1, *a.shape[1:])
         b = b.reshape(num_minibatches, -1, *b.shape[1:])
-        out = np.concatenate([a, b], axis=1)
+        cat = torch.cat if torch.is_tensor(a) else np.concatenate
+        out = cat([a, b], axis=1)
         return out.reshape(-1, *out.shape[2:])
 
     return Batch(*(mix(a, b) for a, b in zip(first, second, strict=True)))
@@ -86,6 +93,8 @@ class ReplayBuffer:
         self.size = 0
         self.ptr = 0
         self.rng = np.random.default_rng(seed)
+        self._mirror: dict[str, torch.Tensor] = {}
+        """The storage on a training device (:meth:`mirror`); empty when sampling on the host."""
 
     _FIELDS = (
         "observations",
@@ -117,6 +126,10 @@ class ReplayBuffer:
         idx = (self.ptr + np.arange(n)) % self.capacity
         for name, value in zip(self._FIELDS, values, strict=True):
             getattr(self, name)[idx] = value
+            if name in self._mirror:
+                self._mirror[name][torch.as_tensor(idx)] = torch.as_tensor(
+                    getattr(self, name)[idx], device=self._mirror[name].device
+                )
         self.ptr = int((self.ptr + n) % self.capacity)
         self.size = int(min(self.size + n, self.capacity))
 
@@ -171,10 +184,30 @@ class ReplayBuffer:
         )
         return buffer
 
+    def mirror(self, device: torch.device | str) -> ReplayBuffer:
+        """Keep a copy of the storage on ``device``; :meth:`sample` then gathers there."""
+        self._mirror = {
+            k: torch.as_tensor(getattr(self, k), device=device)
+            for k in ("observations", "actions", "rewards", "next_observations", "terminals")
+        }
+        return self
+
     def sample(self, batch_size: int) -> Batch:
+        """``batch_size`` transitions drawn uniformly with replacement: numpy arrays, or tensors
+        on the mirror's device (the same rows, see :meth:`mirror`)."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         idx = self.rng.integers(0, self.size, size=batch_size)
+        if self._mirror:
+            m = self._mirror
+            rows = torch.as_tensor(idx, device=m["rewards"].device)
+            return Batch(
+                m["observations"][rows],
+                m["actions"][rows],
+                m["rewards"][rows],
+                m["next_observations"][rows],
+                1.0 - m["terminals"][rows],
+            )
         return Batch(
             self.observations[idx],
             self.actions[idx],
@@ -208,6 +241,8 @@ class ReplayBuffer:
         elif state["size"] != self.size:
             raise ValueError(f"buffer holds {self.size} transitions, saved state {state['size']}")
         self.rng.bit_generator.state = state["rng"]
+        if self._mirror:  # the loaded rows on the device too
+            self.mirror(next(iter(self._mirror.values())).device)
 
 
 class UnionSampler:

@@ -168,9 +168,9 @@ class DiscreteSAC(SoftActorCritic):
         self.step_critics()
         return metrics
 
-    def update_actor(self, b: Batch) -> dict[str, Tensor | float]:
-        """One actor step; α is fixed (the release's auto-α is off, docs/reference-spec.md §12 item
-        6)."""
+    def update_actor(self, b: Batch) -> dict[str, Tensor]:
+        """One actor step; α is fixed (the release's auto-α is off, docs/reference-spec.md §12
+        item 6)."""
         metrics = self._actor_grad(b)
         self.actor_opt.step()
-        return {**metrics, "alpha": self.cfg.alpha}
+        return {**metrics, "alpha": torch.tensor(self.cfg.alpha, dtype=torch.float64)}

@@ -248,7 +248,7 @@ class IQL:
             loss = loss + cfg.prior_kl_coef * kl
         return loss, metrics
 
-    def update(self, batch: Batch) -> dict[str, float]:
+    def update(self, batch: Batch) -> dict[str, Tensor]:
         """One gradient step on V, Q and π together, then the target twin-Q's Polyak update.
 
         Compiled (``cfg.compile``), the gradients of :meth:`losses` come from one compiled
@@ -265,10 +265,10 @@ class IQL:
         self.optimizer.step()
         polyak_update(self.critic_target, self.nets.critic, cfg.polyak_tau)
         self.num_updates += 1
-        values = torch.stack([v.detach().float() for v in metrics.values()]).tolist()
+        metrics = {k: v.detach() for k, v in metrics.items()}  # read at log intervals
         return {
-            **dict(zip(metrics, values, strict=True)),
-            "actor_lr": self.optimizer.param_groups[2]["lr"],
+            **metrics,
+            "actor_lr": torch.tensor(self.optimizer.param_groups[2]["lr"], dtype=torch.float64),
         }
 
     def policy_state_dict(self) -> dict[str, Any]:

@@ -131,12 +131,13 @@ class SoftActorCritic:
     num_updates = 0
     """Critic steps so far (the Polyak schedule counts them)."""
 
-    def update(self, batch: Batch) -> dict[str, float]:
+    def update(self, batch: Batch) -> dict[str, Tensor]:
         """``utd_ratio`` critic steps on consecutive minibatches of ``batch`` (its size is a
         multiple of utd_ratio), then one actor (and temperature) step on the last minibatch.
 
         The actor does not change during the critic steps, so its next-state outputs for all
-        the TD targets come from one pass over ``batch``.
+        the TD targets come from one pass over ``batch``. Metrics stay 0-d tensors on the
+        learner's device (no host synchronisation); loops read them at log intervals.
         """
         n = len(batch.rewards) // self.cfg.utd_ratio
         with torch.no_grad():
@@ -145,8 +146,7 @@ class SoftActorCritic:
             rows = slice(i * n, (i + 1) * n)
             mini = Batch(*(x[rows] for x in batch))
             metrics = self.update_critic(mini, tuple(x[rows] for x in next_policy))
-        metrics = {**metrics, **self.update_actor(mini)}
-        return {k: float(v) for k, v in metrics.items()}
+        return {**metrics, **self.update_actor(mini)}
 
     def target_subset(self) -> Tensor:
         """The ``num_min_qs`` target critics, drawn at random, the TD target takes the min over."""
