@@ -632,6 +632,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _add_plot(sub: argparse._SubParsersAction) -> None:
+    from maq.evaluation.metrics import LIKENESS_KEYS
+
     p = sub.add_parser(
         "plot",
         help="learning curves or the paper's heatmap (PNG, SVG)",
@@ -653,14 +655,7 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--likeness",
         default="dtw_state_norm",
-        choices=[
-            "dtw_state",
-            "dtw_action",
-            "dtw_state_norm",
-            "dtw_action_norm",
-            "w_state",
-            "w_action",
-        ],
+        choices=list(LIKENESS_KEYS),
         help="distance of the curves' third panel (dtw_state_norm)",
     )
     p.add_argument("-env", "--environment", default=None, help="heatmap: the task (if several)")

@@ -278,12 +278,7 @@ EVAL_COLUMNS = [
     "success_rate",
     "phase",
     "checkpoint",
-    "dtw_state",
-    "dtw_action",
-    "dtw_state_norm",
-    "dtw_action_norm",
-    "w_state",
-    "w_action",
+    *("dtw_state", "dtw_action", "dtw_state_norm", "dtw_action_norm", "w_state", "w_action"),
 ]
 """The training-time evaluation table every method writes (``experiment_data.csv``, ``SAC.csv``).
 

@@ -64,6 +64,19 @@ class RunContext:
         self.logger: Logger | None = None
         self.eval_csv: EvalCsv | None = None
 
+    @classmethod
+    def for_run(cls, run, **kwargs: Any) -> RunContext:
+        """The context of a resolved run (maq.spec.Run): its folder, method, config (``config``
+        replaces the run's own), ``--overwrite`` and held-out human data."""
+        kwargs.setdefault("config", run.config())
+        return cls(
+            run.run_dir,
+            method=run.spec.method,
+            overwrite=run.spec.overwrite,
+            human_data=run.test_path,
+            **kwargs,
+        )
+
     @property
     def finished(self) -> bool:
         return is_done(self.run_dir)

@@ -90,16 +90,10 @@ def build_agent(run: Run, actions: Actions, with_prior: bool = True) -> IQL:
 def _build(run: Run) -> Training:
     """Setup: run folder, data (relabelled for codes), learner, buffers."""
     loop, task, seed = run.preset.loop, run.task, run.spec.seed
-    ctx = RunContext(
-        run.run_dir,
-        method=run.spec.method,
-        config=run.config(
-            testing_dataset=str(run.test_path), distillation=str(run.distillation or "")
-        ),
-        overwrite=run.spec.overwrite,
-        config_name="config.yaml",
-        human_data=run.test_path,
+    config = run.config(
+        testing_dataset=str(run.test_path), distillation=str(run.distillation or "")
     )
+    ctx = RunContext.for_run(run, config=config, config_name="config.yaml")
     seed_everything(seed)
     actions = make_actions(run, torch.device(run.device))
     trajs = load_trajectories(run.train_path, task.obs_dim, task.act_dim)

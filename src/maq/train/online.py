@@ -78,13 +78,7 @@ def make_buffers(run: Run, actions: Actions) -> tuple[ReplayBuffer, ReplayBuffer
 
 def train(run: Run) -> Path:
     """Train (or resume) one online run into ``run.run_dir``; returns the folder."""
-    ctx = RunContext(
-        run.run_dir,
-        method=run.spec.method,
-        config=run.config(),
-        overwrite=run.spec.overwrite,
-        human_data=run.test_path,
-    )
+    ctx = RunContext.for_run(run)
     with torch_threads(run.preset.loop.num_threads):
         _train(ctx, run)
     return run.run_dir

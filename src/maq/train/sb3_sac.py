@@ -67,14 +67,7 @@ def _load_buffer_state(rb: Any, state: dict[str, Any]) -> None:
 
 def train(run: Run) -> Path:
     """Train (or resume) one SB3 SAC run into ``run.run_dir``; returns the folder."""
-    ctx = RunContext(
-        run.run_dir,
-        method=run.spec.method,
-        config=run.config(),
-        overwrite=run.spec.overwrite,
-        eval_csv="SAC.csv",
-        human_data=run.test_path,
-    )
+    ctx = RunContext.for_run(run, eval_csv="SAC.csv")
     with torch_threads(run.preset.loop.num_threads):
         _train(ctx, run, run.preset.loop, run.preset.learner)
     return run.run_dir
