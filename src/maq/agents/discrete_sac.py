@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from maq.agents.sac import SoftActorCritic, critic_loss, td_target
+from maq.agents.actor_critic import SoftActorCritic
+from maq.agents.sac import critic_loss, td_target
 from maq.buffers import Batch
 from maq.nn import EnsembleMLP, Gradients, adam, compile_forward, mlp, use_compile
 
