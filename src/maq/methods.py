@@ -21,7 +21,7 @@ from maq.errors import DatasetError, MaqError
 from maq.macro import distill
 from maq.policy import Policy
 from maq.presets import IDENTITY_FIELDS, PRESETS, Preset, with_overrides
-from maq.runs import RunOwner, is_done, settings_diff, stored_config
+from maq.runs import RunOwner, is_done, load_checkpoint, settings_diff, stored_config
 from maq.seeding import resolve_device
 from maq.spec import Run, RunSpec
 from maq.train import offline, online, sb3_sac
@@ -223,6 +223,18 @@ def train(
 
 
 def load_policy(spec: RunSpec, checkpoint: Path, **kwargs) -> Policy:
-    """The deterministic policy of a checkpoint of ``spec``'s run (nothing is trained or made)."""
+    """The deterministic policy of a checkpoint of ``spec``'s run (nothing is trained or made).
+
+    A code-using checkpoint names its own L and K: its distillation is looked up with those
+    (under ``spec.root``), whatever ``spec`` says, so a checkpoint can be played from anywhere.
+    """
     method = get_method(spec.method)
+    if method.uses_codes and method.name != DISTILL and Path(checkpoint).is_file():
+        stored = load_checkpoint(Path(checkpoint))["config"]
+        spec = dataclasses.replace(
+            spec,
+            seq_len=int(stored["seq_len"]),
+            codebook_size=int(stored["codebook_size"]),
+            tag=stored["tag"],
+        )
     return method.load_policy(Path(checkpoint), resolve_run(spec, prepare=False, **kwargs))

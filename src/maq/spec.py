@@ -103,6 +103,7 @@ class Run:
             tag=s.tag,
             preset=s.preset,
             training_dataset=str(self.train_path or ""),
+            distillation=str(self.distillation or ""),
             device=self.device,
             overrides=dict(s.sets),
         )

@@ -90,9 +90,7 @@ def build_agent(run: Run, actions: Actions, with_prior: bool = True) -> IQL:
 def _build(run: Run) -> Training:
     """Setup: run folder, data (relabelled for codes), learner, buffers."""
     loop, task, seed = run.preset.loop, run.task, run.spec.seed
-    config = run.config(
-        testing_dataset=str(run.test_path), distillation=str(run.distillation or "")
-    )
+    config = run.config(testing_dataset=str(run.test_path))
     ctx = RunContext.for_run(run, config=config, config_name="config.yaml")
     seed_everything(seed)
     actions = make_actions(run, torch.device(run.device))

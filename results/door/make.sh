@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# How results/door and docs/results.md were made (run from the repository root).
+#
+# Runs: each trained on a recorded commit, from a git worktree of it (PYTHONPATH=<worktree>/src),
+# one thread, under RUNS (their MAQ_ROOT); the commit is in each run's launch log line and in
+# results/door/RUNS.md. This script does what follows training: evaluation (100 episodes), the
+# Random and Human reference rows, copying the small artifacts here, the report and the clip.
+set -euo pipefail
+RUNS=${RUNS:-/work/runs/door}
+export MAQ_DATA_DIR=${MAQ_DATA_DIR:-../shared/data/adroit_human} MUJOCO_GL=egl OMP_NUM_THREADS=1
+PY=${PY:-.venv/bin/python}
+RUN_DIRS=(
+    RLPD_MAQ/log/exp_seed1_sq9_k16/door-human-v1/RLPDMAQ
+    DSAC_MAQ/log/exp_seed1_sq8_k8/door-human-v1/DSACMAQ
+)
+
+# 1. evaluation rows (each appends to $RUNS/evaluation_results/agent_performance_door-human-v1.csv)
+MAQ_ROOT=$RUNS $PY -m maq.cli evaluate --method Random -s 1 --episodes 100
+MAQ_ROOT=$RUNS $PY -m maq.cli evaluate --method Human -s 1
+MAQ_ROOT=$RUNS $PY -m maq.cli evaluate --method MAQ+RLPD -seqlen 9 -cbsz 16 -s 1 --episodes 100
+MAQ_ROOT=$RUNS $PY -m maq.cli evaluate --method MAQ+DSAC -seqlen 8 -cbsz 8 -s 1 --episodes 100
+
+# 2. configs, tables, best checkpoints and distillations into results/door/
+$PY results/publish.py --root "$RUNS" --task door-human-v1 --runs "${RUN_DIRS[@]}"
+
+# 3. the report (docs/results.md) with learning curves, and the clip in docs/clips/
+$PY -m maq.cli gen-data --env door-human-v1 --seed 1 --out_dir results/door/offline_data
+best() { ls "results/door/$1"/model_*.pth; }  # the one checkpoint published per run
+MAQ_ROOT=results/door $PY -m maq.cli clip --method Human MAQ+RLPD MAQ+DSAC -s 1 --episode 0 \
+    --model_path "" "$(best "${RUN_DIRS[0]}")" "$(best "${RUN_DIRS[1]}")" \
+    --out docs/clips/door_human_maqrlpd_maqdsac
+MAQ_ROOT=results/door $PY -m maq.cli report \
+    --results results/door/agent_performance_door-human-v1.csv \
+    --runs "${RUN_DIRS[@]/#/results/door/}" --out docs/results.md --figures_dir docs/figures \
+    --clips docs/clips/door_human_maqrlpd_maqdsac.gif
