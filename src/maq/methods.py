@@ -149,17 +149,15 @@ def resolve_run(
         raise MaqError(f"unknown preset {spec.preset!r}; choose one of {', '.join(method.presets)}")
     preset = with_overrides(method.presets[spec.preset], dict(spec.sets))
     train_path = test_path = distillation = None
-    if method.uses_dataset:
+    try:
         train_path, test_path = resolve_datasets(
             task, spec.seed, spec.root, spec.training_source, spec.testing_source, prepare
         )
-    else:  # human data only to measure human-likeness, where there is some
-        try:
-            _, test_path = resolve_datasets(
-                task, spec.seed, spec.root, spec.training_source, spec.testing_source, prepare
-            )
-        except DatasetError:
-            test_path = None
+    except DatasetError:
+        if method.uses_dataset:
+            raise  # SAC needs no human data: it measures human-likeness only where there is some
+    if not method.uses_dataset:
+        train_path = None  # and never trains on it
     if method.uses_codes and method.name != DISTILL:
         d_spec = distill_spec(spec)
         distillation = METHODS[DISTILL].run_dir(d_spec)
@@ -167,16 +165,10 @@ def resolve_run(
             d_run = resolve_run(d_spec, task=task, env_factory=env_factory)
             distill.train(d_run)
     return Run(
-        spec,
-        task,
-        method.run_dir(spec),
-        preset,
-        str(resolve_device(spec.device)),
-        train_path,
-        test_path,
-        distillation,
-        env_factory,
-    )
+        spec=spec, task=task, run_dir=method.run_dir(spec), preset=preset,
+        device=str(resolve_device(spec.device)), train_path=train_path, test_path=test_path,
+        distillation=distillation, env_factory=env_factory,
+    )  # fmt: skip
 
 
 def settings_changes(spec: RunSpec, new: dict | None = None) -> list[str]:
