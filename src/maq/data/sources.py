@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from maq.data.format import Trajectory, safe_load_pickle
 from maq.envs import TaskSpec, filter_state_dict, get_task, make_env
@@ -236,7 +237,7 @@ def replay_dapg(
     env = make_env(task, max_episode_steps=longest + 1)
     trajs = []
     try:
-        for demo in demos:
+        for demo in tqdm(demos, desc=f"replaying {task.name} demos", unit="demo", leave=False):
             obs, _ = env.reset(seed=0)
             env.set_env_state(filter_state_dict(env, demo["init_state_dict"]))
             if rebuild_from_obs:
@@ -296,7 +297,7 @@ def synthetic_rollouts(
     rng = np.random.default_rng(seed)
     trajs = []
     try:
-        for ep in range(n_episodes):
+        for ep in tqdm(range(n_episodes), desc="synthetic rollouts", unit="episode", leave=False):
             obs, _ = env.reset(seed=seed * 1000 + ep)
             o, a, r, t = [obs], [], [], []
             done = False

@@ -24,6 +24,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -102,11 +103,15 @@ def _run_in_worker(seed: int) -> EpisodeRecord:
 def run_episodes(
     runner: EpisodeRunner, seeds: Sequence[int], workers: int = 1
 ) -> list[EpisodeRecord]:
-    """One record per seed, in the order of ``seeds``, whatever the number of workers."""
+    """One record per seed, in the order of ``seeds``, whatever the number of workers; a
+    progress bar counts the episodes (on stderr)."""
+    from tqdm import tqdm
+
     workers = max(1, min(workers, len(seeds)))
+    bar = partial(tqdm, total=len(seeds), unit="episode", desc="evaluation", dynamic_ncols=True)
     if workers == 1:
         try:
-            return [runner(seed) for seed in seeds]
+            return [runner(seed) for seed in bar(seeds)]
         finally:
             runner.close()
     preload()  # import the metric libraries and gymnasium-robotics once here, not per worker
@@ -116,7 +121,7 @@ def run_episodes(
     with ProcessPoolExecutor(
         workers, mp_context=ctx, initializer=_init_worker, initargs=(runner,)
     ) as pool:
-        return list(pool.map(_run_in_worker, seeds))
+        return list(bar(pool.map(_run_in_worker, seeds)))
 
 
 def default_workers() -> int:
