@@ -26,10 +26,10 @@ $PY results/publish.py --root "$RUNS" --task door-human-v1 --runs "${RUN_DIRS[@]
 # 3. the report (docs/results.md) with learning curves, and the clip in docs/clips/
 $PY -m maq.cli gen-data --env door-human-v1 --seed 1 --out_dir results/door/offline_data
 best() { ls "results/door/$1"/model_*.pth; }  # the one checkpoint published per run
-MAQ_ROOT=results/door $PY -m maq.cli clip --method Human MAQ+RLPD MAQ+DSAC -s 1 --episode 0 \
+MAQ_ROOT=results/door $PY -m maq.cli clip --method Human MAQ+RLPD MAQ+DSAC -s 1 --episode 1 \
     --model_path "" "$(best "${RUN_DIRS[0]}")" "$(best "${RUN_DIRS[1]}")" \
-    --out docs/clips/door_human_maqrlpd_maqdsac
+    --out docs/clips/door_human_maqrlpd_maqdsac_ep1
 MAQ_ROOT=results/door $PY -m maq.cli report \
     --results results/door/agent_performance_door-human-v1.csv \
     --runs "${RUN_DIRS[@]/#/results/door/}" --out docs/results.md --figures_dir docs/figures \
-    --clips docs/clips/door_human_maqrlpd_maqdsac.gif
+    --clips docs/clips/door_human_maqrlpd_maqdsac_ep1.gif
