@@ -109,6 +109,8 @@ def test_set_overrides_reach_config_and_bad_ones_are_one_line(fake_root):
         train(dataclasses.replace(spec, sets=(("utd", "1"),)))
     with pytest.raises(MaqError, match="expected a value of type int"):
         train(dataclasses.replace(spec, sets=(("utd_ratio", "ten"),)))
+    with pytest.raises(MaqError, match="compile='fast': choose one of auto, on, off"):
+        train(dataclasses.replace(spec, sets=(("compile", "fast"),)))
     # the folder records utd_ratio 1: another value is refused, never resumed or skipped
     with pytest.raises(MaqError, match=r"other settings \(utd_ratio: 1 → 2\).*--overwrite"):
         train(dataclasses.replace(spec, sets=(("utd_ratio", "2"), ("hidden_dims", "8,8"))))

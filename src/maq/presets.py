@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from maq.agents.discrete_sac import DiscreteSACConfig
-from maq.agents.iql import IQLConfig
+from maq.agents.iql import ACTORS, IQLConfig
 from maq.agents.sac import SACConfig
 from maq.errors import MaqError
 from maq.macro.config import DistillConfig
+from maq.nn import COMPILE_MODES, INITS
 
 PRESET_NAMES = ("paper", "smoke")
 
@@ -307,6 +308,15 @@ def get_preset(family: str, name: str) -> Preset:
 
 # ---- --set NAME=VALUE ---------------------------------------------------------------------------
 
+CHOICES: dict[str, tuple[str, ...]] = {
+    "compile": COMPILE_MODES,
+    "init": INITS,
+    "actor": ACTORS,
+    "actor_q_reduction": ("mean", "min"),
+    "dtype": ("float32", "float64"),
+}
+"""The string settings that take one of a few values (checked when ``--set`` gives them)."""
+
 
 def parse_sets(items: list[str]) -> dict[str, str]:
     """``["utd_ratio=10", ...]`` → ``{"utd_ratio": "10"}`` (later items win)."""
@@ -359,6 +369,8 @@ def with_overrides(preset: Preset, sets: dict[str, str]) -> Preset:
             raise MaqError(
                 f"--set {name}={text!r}: expected a value of type {_type_name(hint)}"
             ) from None
+        if name in CHOICES and value not in CHOICES[name]:
+            raise MaqError(f"--set {name}={text!r}: choose one of {', '.join(CHOICES[name])}")
         parts[part][name] = value
     return Preset(
         dataclasses.replace(preset.loop, **parts["loop"]),
