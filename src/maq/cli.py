@@ -235,6 +235,9 @@ def _train_summary(run_dir: Path, eval_csv: str, seconds: float) -> str:
         steps = info.get("primitive_steps") or info.get("training_step") or info.get("timesteps")
         if steps and seconds > 1:
             lines.append(f"  {steps} primitive env steps; this command ran {seconds:.0f} s")
+    rate = _last_rate(run_dir / "progress.csv")
+    if rate:
+        lines.append(f"  speed at the end: {rate}")
     table = run_dir / eval_csv
     if table.exists() and table.suffix == ".csv":
         import csv
@@ -249,6 +252,21 @@ def _train_summary(run_dir: Path, eval_csv: str, seconds: float) -> str:
                 f"({best['checkpoint']})"
             )
     return "\n".join(lines)
+
+
+def _last_rate(progress: Path) -> str:
+    """The loop's last logged speed (``time/…_per_s`` or ``…per_second``), '' if none."""
+    import csv
+
+    if not progress.exists():
+        return ""
+    with progress.open(newline="") as f:
+        rows = [r for r in csv.DictReader(f)]
+    for row in reversed(rows):
+        for key, value in row.items():
+            if key.startswith("time/") and key.endswith(("_per_s", "per_second")) and value:
+                return f"{float(value):.0f} {key.removeprefix('time/').replace('_', ' ')}"
+    return ""
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
