@@ -245,7 +245,9 @@ def _train_summary(run_dir: Path, eval_csv: str, seconds: float) -> str:
         with table.open(newline="") as f:
             rows = list(csv.DictReader(f))
         if rows:
-            best = max(rows, key=lambda r: float(r["episode_reward"]))
+            from maq.evaluation.select import best_row
+
+            best = best_row(rows)  # the checkpoint maq evaluate picks
             lines.append(
                 f"  best evaluation: normalized score {float(best['norm_episode_reward']):.1f}, "
                 f"success {float(best['success_rate']):.2f} at step {best['training_step']} "

@@ -180,9 +180,7 @@ def settings_changes(spec: RunSpec, new: dict | None = None) -> list[str]:
         return []
     if new is None:
         preset = with_overrides(method.presets[spec.preset], dict(spec.sets))
-        new = {"method": spec.method, "seed": spec.seed, "loop": dataclasses.asdict(preset.loop)}
-        if preset.learner is not None:
-            new["learner"] = dataclasses.asdict(preset.learner)
+        new = {"method": spec.method, "seed": spec.seed, **preset.as_config()}
     return settings_diff(stored, new, IDENTITY_FIELDS)
 
 
@@ -214,19 +212,25 @@ def train(
         return method.train(run)
 
 
-def load_policy(spec: RunSpec, checkpoint: Path, **kwargs) -> Policy:
-    """The deterministic policy of a checkpoint of ``spec``'s run (nothing is trained or made).
-
-    A code-using checkpoint names its own L and K: its distillation is looked up with those
-    (under ``spec.root``), whatever ``spec`` says, so a checkpoint can be played from anywhere.
-    """
+def checkpoint_spec(spec: RunSpec, checkpoint: Path) -> RunSpec:
+    """``spec`` with the L, K and tag a code-using checkpoint records: its distillation is looked
+    up with those (under ``spec.root``), whatever ``spec`` says, so a checkpoint can be played
+    and labelled from anywhere."""
     method = get_method(spec.method)
-    if method.uses_codes and method.name != DISTILL and Path(checkpoint).is_file():
-        stored = load_checkpoint(Path(checkpoint))["config"]
-        spec = dataclasses.replace(
-            spec,
-            seq_len=int(stored["seq_len"]),
-            codebook_size=int(stored["codebook_size"]),
-            tag=stored["tag"],
-        )
+    if not (method.uses_codes and method.name != DISTILL and Path(checkpoint).is_file()):
+        return spec
+    stored = load_checkpoint(Path(checkpoint))["config"]
+    return dataclasses.replace(
+        spec,
+        seq_len=int(stored["seq_len"]),
+        codebook_size=int(stored["codebook_size"]),
+        tag=stored["tag"],
+    )
+
+
+def load_policy(spec: RunSpec, checkpoint: Path, **kwargs) -> Policy:
+    """The deterministic policy of a checkpoint of ``spec``'s run (nothing is trained or made),
+    with the checkpoint's own L and K (:func:`checkpoint_spec`)."""
+    spec = checkpoint_spec(spec, checkpoint)
+    method = get_method(spec.method)
     return method.load_policy(Path(checkpoint), resolve_run(spec, prepare=False, **kwargs))

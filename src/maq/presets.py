@@ -150,6 +150,13 @@ class Preset:
     loop: Any
     learner: Any = None
 
+    def as_config(self) -> dict[str, dict[str, Any]]:
+        """``{"loop": {...}, "learner": {...}}`` as a run's config records them."""
+        parts = {"loop": dataclasses.asdict(self.loop)}
+        if self.learner is not None:
+            parts["learner"] = dataclasses.asdict(self.learner)
+        return parts
+
     def fields(self) -> dict[str, tuple[str, dataclasses.Field]]:
         """Every settable name → (``loop``/``learner``, its dataclass field)."""
         out: dict[str, tuple[str, dataclasses.Field]] = {}

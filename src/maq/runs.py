@@ -56,7 +56,7 @@ def write_config(run_dir: Path, cfg: Any, name: str = "config.json") -> Path:
     return atomic_write_json(run_dir / name, data)
 
 
-CONFIG_FILES = ("config.json", "config.yaml")
+CONFIG_FILES = ("config.json", "config.yaml", "config.yml")
 RESULT_INDEPENDENT = frozenset(("num_threads", "env_workers", "device", "overrides"))
 """Settings that may differ between a run folder and a later command that resumes or skips it."""
 

@@ -91,8 +91,6 @@ class Run:
 
     def config(self, **extra: Any) -> dict[str, Any]:
         """The resolved config a loop writes to its run folder (and every checkpoint)."""
-        import dataclasses
-
         s = self.spec
         head = dict(
             method=s.method,
@@ -107,7 +105,4 @@ class Run:
             device=self.device,
             overrides=dict(s.sets),
         )
-        parts = {"loop": dataclasses.asdict(self.preset.loop)}
-        if self.preset.learner is not None:
-            parts["learner"] = dataclasses.asdict(self.preset.learner)
-        return {**head, **extra, **parts}
+        return {**head, **extra, **self.preset.as_config()}

@@ -52,23 +52,28 @@ class Actions:
             return rng.integers(0, self.dim, n)
         return rng.uniform(-1, 1, (n, self.dim)).astype(np.float32)
 
+    def _placed(self, buffer: ReplayBuffer) -> ReplayBuffer:
+        """Off the CPU, the buffer's storage is mirrored on the device, where minibatches are
+        gathered (maq.buffers)."""
+        return buffer.mirror(self.device) if self.device.type != "cpu" else buffer
+
     def buffer(self, capacity: int, obs_dim: int, seed: int) -> ReplayBuffer:
         """An empty FIFO buffer for online transitions."""
-        return ReplayBuffer(capacity, obs_dim, self.shape, self.dtype, seed=seed)
+        return self._placed(ReplayBuffer(capacity, obs_dim, self.shape, self.dtype, seed=seed))
 
     def human_buffer(
         self, trajs: list[Trajectory], seed: int, action_bound: float | None = None
     ) -> ReplayBuffer:
         """A buffer holding exactly the human transitions (relabelled macros for codes)."""
         if self.vqvae is None:
-            return ReplayBuffer.from_trajectories(trajs, seed, action_bound)
+            return self._placed(ReplayBuffer.from_trajectories(trajs, seed, action_bound))
         from maq.macro.relabel import relabel_trajectories
 
         data = relabel_trajectories(trajs, self.vqvae)  # real L-step transitions
         obs_dim = data.observations.shape[1]
         buffer = ReplayBuffer(len(data.rewards), obs_dim, (), np.int64, seed=seed)
         buffer.add_transitions(data, action_field="codes")
-        return buffer
+        return self._placed(buffer)
 
     def policy(self, learner: Any) -> Policy:
         """The learner's deterministic policy in primitive actions (codes decoded, played out)."""

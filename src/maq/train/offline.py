@@ -102,8 +102,6 @@ def _build(run: Run) -> Training:
     if loop.normalize_states:  # the train split's statistics (CORL's compute_mean_std)
         obs = np.concatenate([t["observations"] for t in trajs]).astype(np.float64)
         agent.set_state_statistics(obs.mean(0), obs.std(0) + loop.state_std_eps)
-    if actions.device.type != "cpu":  # minibatches are gathered where the learner is
-        offline.mirror(actions.device), online.mirror(actions.device)
     sampler = UnionSampler(offline, online, derive_seed(seed, 3))
     return Training(run, task, loop, ctx, agent, sampler, actions, LoopState())
 

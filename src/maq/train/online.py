@@ -91,10 +91,6 @@ def _train(ctx: RunContext, run: Run) -> None:
     actions = make_actions(run, device)
     learner = build_learner(run, actions)
     online, offline = make_buffers(run, actions)
-    if device.type != "cpu":  # minibatches are gathered where the learner is
-        for buffer in (online, offline):
-            if buffer is not None:
-                buffer.mirror(device)
     rng = np.random.default_rng(derive_seed(seed, _WARMUP))  # warm-up actions
     count, best = Counters(), -np.inf
     resume = ctx.start()

@@ -55,18 +55,6 @@ def run_label(spec: RunSpec) -> str:
     return spec.method
 
 
-def _own_codes(spec: RunSpec, checkpoint: Path) -> RunSpec:
-    """``spec`` with the L and K a maq checkpoint records (a panel's label says what it plays)."""
-    if checkpoint.suffix not in (".pth", ".pt") or not checkpoint.is_file():
-        return spec
-    from maq.runs import load_checkpoint
-
-    config = load_checkpoint(checkpoint)["config"]
-    if "seq_len" not in config:  # a distillation's prior: the spec's own
-        return spec
-    return replace(spec, seq_len=int(config["seq_len"]), codebook_size=int(config["codebook_size"]))
-
-
 @dataclass
 class Panel:
     """One filmed episode: its frames, success so far per frame and its DTW."""
@@ -153,9 +141,12 @@ def _panel(
     elif name == "Random":
         policy, label = RandomPolicy(task.act_dim, seed), "Random"
     else:
+        from maq.methods import checkpoint_spec
+
         run = replace(spec, method=name)
         checkpoint = find_checkpoint(run, model_path)
-        policy, label = load_run_policy(run, checkpoint), run_label(_own_codes(run, checkpoint))
+        policy = load_run_policy(run, checkpoint)
+        label = run_label(checkpoint_spec(run, checkpoint))
     size = (shot.width, shot.height)
     played, frames, success = film(task, policy, seed, start, size, steps, shot.smooth)
     return Panel(label, played, frames, success, *_dtw(played.states, humans))

@@ -10,7 +10,6 @@ online (the table's ``training_step`` minus the config's ``offline_steps``).
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from maq.errors import MaqError
+from maq.runs import stored_config
 
 EVAL_TABLES = ("experiment_data.csv", "SAC.csv")
 
@@ -53,15 +53,10 @@ class RunCurves:
 
 
 def _read_config(run_dir: Path) -> dict[str, Any]:
-    for name in ("config.json", "config.yaml", "config.yml"):
-        path = run_dir / name
-        if path.exists():
-            if name.endswith(".json"):
-                return json.loads(path.read_text(encoding="utf-8"))
-            import yaml
-
-            return yaml.safe_load(path.read_text(encoding="utf-8"))
-    raise MaqError(f"{run_dir} has no config.json or config.yaml: pass a run folder")
+    config = stored_config(run_dir)
+    if config is None:
+        raise MaqError(f"{run_dir} has no config.json or config.yaml: pass a run folder")
+    return config
 
 
 def _find(config: Any, key: str) -> Any:
