@@ -5,7 +5,7 @@
 
 Runs the real online loop (``maq.train.online.train``) with the ``maq_rlpd`` paper preset (8 envs,
 batch 128, UTD 1/8, eval every 10k macro transitions, 10 episodes; ``--env_workers`` processes
-step the envs) on the door seed-1 split and its
+step the envs, by default one per available core as in the preset) on the door seed-1 split and its
 paper-preset distillation, both made in a temporary root (or in ``--root``, where they are kept
 and reused), with the budget cut to the 8000 warm-up transitions plus ``--transitions``. It prints
 the loop's rate in primitive env steps per second after the warm-up (updates and evaluations
@@ -51,7 +51,12 @@ def main() -> None:
     )
     parser.add_argument("--bare_steps", type=int, default=20_000)
     parser.add_argument("--root", default="", help="keep data and distillation here (reused)")
-    parser.add_argument("--env_workers", type=int, default=1, help="processes stepping the 8 envs")
+    parser.add_argument(
+        "--env_workers",
+        type=int,
+        default=0,
+        help="processes stepping the 8 envs (0: the preset's default, one per available core)",
+    )
     args = parser.parse_args()
     configure_cpu_process()  # as maq's commands do (maq.cli)
     torch.set_num_threads(1)

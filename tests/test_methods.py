@@ -131,3 +131,30 @@ def test_a_run_folder_has_one_owner(fake_root, tmp_path):
     code = f"import os, maq.runs as r; o = r.RunOwner({str(run_dir)!r}); o.__enter__(); os._exit(9)"
     subprocess.run([sys.executable, "-c", code], check=False)
     assert (train(spec) / "done.json").exists()
+
+
+@pytest.mark.parametrize("method", ["MAQ+IQL", "MAQ+RLPD"])
+def test_a_moved_run_decodes_with_the_distillation_beside_it(fake_root, tmp_path, method):
+    """A published or moved run root (results/) loads the VQ-VAE under its own root, not the
+    absolute path recorded at training time, even where a file still exists there."""
+    import shutil
+
+    spec = fake_spec(fake_root, method, tag="moved")
+    run_dir = train(spec)
+    best = max(rows(spec), key=lambda r: float(r["episode_reward"]))
+    moved_root = tmp_path / "published"
+    shutil.copytree(fake_root[0], moved_root)
+    distilled = (fake_root[0] / methods.DISTILL).rglob("*moved/*.pth")
+    original = {p: p.read_bytes() for p in distilled}
+    assert original
+    try:
+        for p in original:  # the recorded distillation is now garbage
+            p.write_bytes(b"not a checkpoint")
+        moved = dataclasses.replace(spec, root=moved_root)
+        checkpoint = moved_root / run_dir.relative_to(fake_root[0]) / best["checkpoint"]
+        policy = methods.load_policy(moved, checkpoint, task=FAKE_TASK, env_factory=make_fake_env)
+        episode = run_episode(make_fake_env(), policy, seed=7)
+        assert np.isfinite(episode.actions).all()
+    finally:
+        for p, data in original.items():
+            p.write_bytes(data)

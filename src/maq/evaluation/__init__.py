@@ -7,4 +7,7 @@
 * :mod:`maq.evaluation.reference`: the Random and Human reference rows of the likeness score;
 * :mod:`maq.evaluation.rows`: the results CSV read back, grouped per method and scored;
 * :mod:`maq.evaluation.results`: the Markdown results report (``maq report``).
+
+``evaluate`` and ``reference`` load policies through the method table (maq.methods), so they sit
+above it, beside the CLI; the other modules are a library below it (tests/test_layering.py).
 """

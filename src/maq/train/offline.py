@@ -248,10 +248,11 @@ def load_policy(checkpoint: Path, run: Run) -> Policy:
             f"{checkpoint} is not an IQL/MAQ+IQL checkpoint (method {payload['method']})"
         )
     learner = {k: tuple(v) if isinstance(v, list) else v for k, v in config["learner"].items()}
+    learner["compile"] = "off"  # acting never differentiates: nothing to compile
     preset = dataclasses.replace(run.preset, learner=type(run.preset.learner)(**learner))
-    stored = Path(config.get("distillation") or "")
-    if run.acts_in_codes and stored.name and stored.exists():  # else the run folder moved
-        run = dataclasses.replace(run, distillation=stored)
+    # The distillation is the one ``run`` resolved under the current run root (as for the online
+    # loop), never the absolute path recorded at training time: a run folder that was moved or
+    # published (results/) must not pick up a different file that happens to exist there.
     run = dataclasses.replace(run, preset=preset)
     actions = make_actions(run, torch.device(run.device))
     agent = build_agent(run, actions, with_prior=False)
