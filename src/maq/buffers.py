@@ -200,7 +200,11 @@ class ReplayBuffer:
         idx = self.rng.integers(0, self.size, size=batch_size)
         if self._mirror:
             m = self._mirror
-            rows = torch.as_tensor(idx, device=m["rewards"].device)
+            rows = torch.from_numpy(idx)
+            if m["rewards"].is_cuda:  # an asynchronous copy: no wait for the queued updates
+                rows = rows.pin_memory().to(m["rewards"].device, non_blocking=True)
+            else:
+                rows = rows.to(m["rewards"].device)
             return Batch(
                 m["observations"][rows],
                 m["actions"][rows],
