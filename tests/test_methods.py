@@ -158,3 +158,35 @@ def test_a_moved_run_decodes_with_the_distillation_beside_it(fake_root, tmp_path
     finally:
         for p, data in original.items():
             p.write_bytes(data)
+
+
+def test_status_lists_each_run_with_its_state(fake_root, tmp_path, capsys):
+    import shutil
+
+    from maq import cli
+    from maq.status import run_status, status_table
+
+    run_dir = train(fake_spec(fake_root, "IQL", tag="status"))
+    best = max(
+        rows(fake_spec(fake_root, "IQL", tag="status")), key=lambda r: float(r["episode_reward"])
+    )
+    line = next(x for x in status_table(fake_root[0]).splitlines() if "[status]" in x)
+    assert line.startswith("| IQL seed 1 [status] (smoke) | done |")
+    assert f"{float(best['norm_episode_reward']):.1f} ({float(best['success_rate']):.2f})" in line
+
+    other = tmp_path / "root" / "IQL" / "copy"  # the same run, not finished
+    shutil.copytree(run_dir, other)
+    (other / "done.json").unlink()
+    (other / "resume.pt").write_bytes(b"")
+    assert run_status(other).state == "stopped, resumable"
+    (other / "resume.pt").unlink()
+    assert run_status(other).state == "stopped, restarts"
+    with RunOwner(other):
+        assert run_status(other).state == f"training (pid {os.getpid()})"
+    assert run_status(other).state == "stopped, restarts"
+
+    assert cli.main(["status", "--root", str(tmp_path / "root")]) == 0
+    assert "| IQL seed 1 [status] (smoke) | stopped, restarts |" in capsys.readouterr().out
+    assert cli.main(["status", "--root", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not a folder" in err

@@ -764,6 +764,30 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_report)
 
 
+def _cmd_status(args: argparse.Namespace) -> int:
+    from maq.runs import repo_root
+    from maq.status import status_table
+
+    root = Path(args.root).resolve() if args.root else repo_root()
+    if not root.is_dir():
+        raise MaqError(f"{root} is not a folder: pass a run root with --root (or set MAQ_ROOT)")
+    print(status_table(root))
+    return 0
+
+
+def _add_status(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "status",
+        help="list the runs under a run root: state and evaluations so far",
+        allow_abbrev=False,
+        description="Every run folder under the root (training runs and distillations): "
+        "training (with its pid), done, stopped with a resume point, or stopped without one; "
+        "how many evaluations it made, the last step, the best and the last score.",
+    )
+    p.add_argument("--root", default="", help="the run root (default $MAQ_ROOT, else .)")
+    p.set_defaults(func=_cmd_status)
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_check_dataset,
     _add_gen_data,
@@ -773,6 +797,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_clip,
     _add_plot,
     _add_report,
+    _add_status,
 ]
 """Functions that add one subcommand each."""
 
