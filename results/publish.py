@@ -19,10 +19,10 @@ import shutil
 from pathlib import Path
 
 from maq.evaluation.select import best_row
+from maq.runs import EVAL_TABLES
 
 HERE = Path(__file__).resolve().parent
-SMALL = ("config.json", "config.yaml", "done.json", "progress.csv", "metrics.json",
-         "experiment_data.csv", "SAC.csv")  # fmt: skip
+SMALL = ("config.json", "config.yaml", "done.json", "progress.csv", "metrics.json", *EVAL_TABLES)
 
 
 def copy(src: Path, dst: Path) -> None:
@@ -37,7 +37,7 @@ def publish_run(root: Path, rel: Path, out: Path) -> None:
     for name in SMALL:
         if (run / name).exists():
             copy(run / name, out / rel / name)
-    table = next(run / n for n in ("experiment_data.csv", "SAC.csv") if (run / n).exists())
+    table = next(run / n for n in EVAL_TABLES if (run / n).exists())
     import csv
 
     with table.open(newline="") as f:

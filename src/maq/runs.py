@@ -32,6 +32,8 @@ from maq.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 CHECKPOINT_FORMAT_VERSION = 1
 DONE_FILE = "done.json"
 RESUME_FILE = "resume.pt"
+EVAL_TABLES = ("experiment_data.csv", "SAC.csv")
+"""A run folder's table of training-time evaluations (``SAC.csv`` for SB3 SAC, as released)."""
 
 
 def repo_root() -> Path:

@@ -26,9 +26,9 @@ from pathlib import Path
 from maq.errors import MaqError
 from maq.evaluation.select import best_row
 from maq.methods import get_method
-from maq.runs import DONE_FILE, RESUME_FILE, stored_config
+from maq.runs import DONE_FILE, EVAL_TABLES, RESUME_FILE, stored_config
+from maq.viz.runs import run_label
 
-EVAL_TABLES = ("experiment_data.csv", "SAC.csv")
 CONFIGS = ("config.json", "config.yaml")
 
 
@@ -72,14 +72,17 @@ def _acts_in_codes(method: str | None) -> bool:
 
 
 def _label(config: dict) -> str:
+    """``MAQ+RLPD L9 K16 seed 1 [tag] (preset)``; a distillation is ``MAQ distillation …``."""
     method = config.get("method")
-    codes = ""
-    if _acts_in_codes(method) and config.get("seq_len"):
-        codes = f" L{config['seq_len']} K{config['codebook_size']}"
-    method = str(method or "MAQ distillation")
-    tag = f" [{config['tag']}]" if config.get("tag") else ""
-    preset = f" ({config['preset']})" if config.get("preset") not in (None, "", "paper") else ""
-    return f"{method}{codes} seed {config.get('seed', '?')}{tag}{preset}"
+    return run_label(
+        str(method or "MAQ distillation"),
+        _acts_in_codes(method),
+        config.get("seq_len"),
+        config.get("codebook_size"),
+        config.get("tag", ""),
+        config.get("preset", ""),
+        seed=config.get("seed", "?"),
+    )
 
 
 def _state(run_dir: Path) -> str:

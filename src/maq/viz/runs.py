@@ -19,9 +19,7 @@ from typing import Any
 import numpy as np
 
 from maq.errors import MaqError
-from maq.runs import stored_config
-
-EVAL_TABLES = ("experiment_data.csv", "SAC.csv")
+from maq.runs import EVAL_TABLES, stored_config
 
 
 @dataclass
@@ -109,12 +107,28 @@ def read_run(run_dir: Path) -> RunCurves:
 
 
 def line_label(run: RunCurves) -> str:
-    """``MAQ+RLPD L9 K16 [tag] (preset)``: one line of a plot (its seeds are averaged); the
-    preset is named when it is not the paper's."""
-    codes = f" L{run.seq_len} K{run.codebook_size}" if run.uses_codes else ""
-    tag = f" [{run.tag}]" if run.tag else ""
-    preset = f" ({run.preset})" if run.preset not in ("", "paper") else ""
-    return f"{run.method}{codes}{tag}{preset}"
+    """``MAQ+RLPD L9 K16 [tag] (preset)``: one line of a plot (its seeds are averaged)."""
+    return run_label(
+        run.method, run.uses_codes, run.seq_len, run.codebook_size, run.tag, run.preset
+    )
+
+
+def run_label(
+    method: str,
+    uses_codes: bool,
+    seq_len: object,
+    codebook_size: object,
+    tag: str,
+    preset: str,
+    seed: object = None,
+) -> str:
+    """``MAQ+RLPD L9 K16 [seed 1] [tag] (preset)``: L and K for methods that act in codes, the
+    preset only when it is not the paper's."""
+    codes = f" L{seq_len} K{codebook_size}" if uses_codes and seq_len not in ("", None) else ""
+    seed = f" seed {seed}" if seed is not None else ""
+    tag = f" [{tag}]" if tag else ""
+    preset = f" ({preset})" if preset not in ("", None, "paper") else ""
+    return f"{method}{codes}{seed}{tag}{preset}"
 
 
 def seed_mean_std(series: Iterable[dict[int, float]]) -> tuple[np.ndarray, ...]:
