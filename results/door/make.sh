@@ -12,6 +12,7 @@ PY=${PY:-.venv/bin/python}
 RUN_DIRS=(
     RLPD_MAQ/log/exp_seed1_sq9_k16/door-human-v1/RLPDMAQ
     DSAC_MAQ/log/exp_seed1_sq8_k8/door-human-v1/DSACMAQ
+    SAC/log/door-human-v1/SAC_seed1
 )
 
 # 1. evaluation rows (each appends to $RUNS/evaluation_results/agent_performance_door-human-v1.csv)
@@ -19,6 +20,7 @@ MAQ_ROOT=$RUNS $PY -m maq.cli evaluate --method Random -s 1 --episodes 100
 MAQ_ROOT=$RUNS $PY -m maq.cli evaluate --method Human -s 1
 MAQ_ROOT=$RUNS $PY -m maq.cli evaluate --method MAQ+RLPD -seqlen 9 -cbsz 16 -s 1 --episodes 100
 MAQ_ROOT=$RUNS $PY -m maq.cli evaluate --method MAQ+DSAC -seqlen 8 -cbsz 8 -s 1 --episodes 100
+MAQ_ROOT=$RUNS $PY -m maq.cli evaluate --method SAC -s 1 --episodes 100
 
 # 2. configs, tables, best checkpoints and distillations into results/door/
 $PY results/publish.py --root "$RUNS" --task door-human-v1 --runs "${RUN_DIRS[@]}"
