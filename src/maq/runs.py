@@ -136,6 +136,23 @@ class RunOwner:
             os.close(self._fd)
             self._fd = None
 
+    def holder(self) -> int | None:
+        """The pid of the process that owns the folder now (-1 if unreadable), or None."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.read(fd, 32).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else -1
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
+
 
 def is_done(run_dir: Path) -> bool:
     return (run_dir / DONE_FILE).exists()

@@ -4,7 +4,7 @@ A training run's folder holds its config (``config.json``/``config.yaml``, with 
 ``seed``); a distillation's (``MAQ/log/…``) holds its config without a method. Each is in one of
 these states:
 
-* ``training (pid N)``: a process owns the folder now (the lock of :class:`maq.runs.RunOwner`);
+* ``training (pid N)``: a process owns the folder now (:meth:`maq.runs.RunOwner.holder`);
 * ``done``: ``done.json`` is there;
 * ``stopped, resumable``: a resume point (``resume.pt``) is there, and the same ``maq train``
   command continues from it;
@@ -18,7 +18,6 @@ takes, :func:`maq.evaluation.select.best_row`) and the last normalized score.
 from __future__ import annotations
 
 import csv
-import fcntl
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,29 +25,10 @@ from pathlib import Path
 from maq.errors import MaqError
 from maq.evaluation.select import best_row
 from maq.methods import get_method
-from maq.runs import DONE_FILE, EVAL_TABLES, RESUME_FILE, stored_config
+from maq.runs import DONE_FILE, EVAL_TABLES, RESUME_FILE, RunOwner, stored_config
 from maq.viz.runs import run_label
 
 CONFIGS = ("config.json", "config.yaml")
-
-
-def lock_holder(run_dir: Path) -> int | None:
-    """The pid that owns ``run_dir`` now (holds its RunOwner lock), or None."""
-    path = run_dir.parent / f".{run_dir.name}.pid"
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        text = os.read(fd, 32).decode(errors="replace").strip()
-        return int(text) if text.isdigit() else -1
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
 
 
 @dataclass
@@ -86,7 +66,7 @@ def _label(config: dict) -> str:
 
 
 def _state(run_dir: Path) -> str:
-    pid = lock_holder(run_dir)
+    pid = RunOwner(run_dir).holder()
     if pid is not None:
         return f"training (pid {pid})" if pid > 0 else "training"
     if (run_dir / DONE_FILE).exists():
