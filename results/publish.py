@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 
 from maq.evaluation.select import best_row
-from maq.runs import EVAL_TABLES
+from maq.runs import EVAL_TABLES, eval_rows, eval_table
 
 HERE = Path(__file__).resolve().parent
 SMALL = ("config.json", "config.yaml", "done.json", "progress.csv", "metrics.json", *EVAL_TABLES)
@@ -37,11 +37,7 @@ def publish_run(root: Path, rel: Path, out: Path) -> None:
     for name in SMALL:
         if (run / name).exists():
             copy(run / name, out / rel / name)
-    table = next(run / n for n in EVAL_TABLES if (run / n).exists())
-    import csv
-
-    with table.open(newline="") as f:
-        best = best_row(list(csv.DictReader(f)))["checkpoint"]
+    best = best_row(eval_rows(eval_table(run)))["checkpoint"]
     copy(run / best, out / rel / best)
     distill = _distillation(root, rel)
     if distill is not None:

@@ -63,6 +63,17 @@ RESULT_INDEPENDENT = frozenset(("num_threads", "env_workers", "device", "overrid
 """Settings that may differ between a run folder and a later command that resumes or skips it."""
 
 
+def eval_table(run_dir: Path) -> Path | None:
+    """A run folder's training-time evaluation table (:data:`EVAL_TABLES`), None before one."""
+    return next((Path(run_dir) / n for n in EVAL_TABLES if (Path(run_dir) / n).exists()), None)
+
+
+def eval_rows(table: Path) -> list[dict[str, str]]:
+    """The rows of a CSV with a header (an evaluation table, ``progress.csv``), as strings."""
+    with Path(table).open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
 def stored_config(run_dir: Path) -> dict[str, Any] | None:
     """The resolved config a run folder records, None when it has none."""
     for name in CONFIG_FILES:
@@ -181,10 +192,7 @@ class EvalCsv:
             return next(csv.reader(f), [])
 
     def rows(self) -> list[dict[str, str]]:
-        if not self.path.exists():
-            return []
-        with self.path.open(newline="") as f:
-            return list(csv.DictReader(f))
+        return eval_rows(self.path) if self.path.exists() else []
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
         buf = io.StringIO()
@@ -219,8 +227,7 @@ class Logger:
         self._csv_path = self.run_dir / "progress.csv"
         self._keys: list[str] = []
         if self._csv_path.exists():
-            with self._csv_path.open(newline="") as f:
-                rows = list(csv.DictReader(f))
+            rows = eval_rows(self._csv_path)
             if rows:
                 self._keys = [k for k in rows[0] if k != "step"]
             if resume_step is not None:

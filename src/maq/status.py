@@ -17,18 +17,21 @@ takes, :func:`maq.evaluation.select.best_row`) and the last normalized score.
 
 from __future__ import annotations
 
-import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from maq.errors import MaqError
 from maq.evaluation.select import best_row
-from maq.methods import get_method
-from maq.runs import DONE_FILE, EVAL_TABLES, RESUME_FILE, RunOwner, stored_config
-from maq.viz.runs import run_label
-
-CONFIGS = ("config.json", "config.yaml")
+from maq.runs import (
+    CONFIG_FILES,
+    DONE_FILE,
+    RESUME_FILE,
+    RunOwner,
+    eval_rows,
+    eval_table,
+    stored_config,
+)
+from maq.viz.runs import run_label, uses_codes
 
 
 @dataclass
@@ -42,21 +45,12 @@ class RunStatus:
     last_score: str
 
 
-def _acts_in_codes(method: str | None) -> bool:
-    if method is None:  # a distillation
-        return True
-    try:
-        return get_method(method).uses_codes
-    except MaqError:  # a method this maq does not know
-        return False
-
-
 def _label(config: dict) -> str:
     """``MAQ+RLPD L9 K16 seed 1 [tag] (preset)``; a distillation is ``MAQ distillation …``."""
     method = config.get("method")
     return run_label(
         str(method or "MAQ distillation"),
-        _acts_in_codes(method),
+        method is None or uses_codes(method),  # no method: a distillation
         config.get("seq_len"),
         config.get("codebook_size"),
         config.get("tag", ""),
@@ -83,11 +77,8 @@ def _steps(value: str) -> str:
 
 def run_status(run_dir: Path) -> RunStatus:
     config = stored_config(run_dir) or {}
-    table = next((run_dir / n for n in EVAL_TABLES if (run_dir / n).exists()), None)
-    rows: list[dict[str, str]] = []
-    if table is not None:
-        with table.open(newline="") as f:
-            rows = list(csv.DictReader(f))
+    table = eval_table(run_dir)
+    rows = eval_rows(table) if table is not None else []
     best = last_step = last_score = "–"
     if rows:
         b = best_row(rows)
@@ -104,7 +95,7 @@ def find_runs(root: Path) -> list[Path]:
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        if any(c in filenames for c in CONFIGS):
+        if any(c in filenames for c in CONFIG_FILES):
             found.append(Path(dirpath))
             dirnames[:] = []  # a run folder's subfolders (checkpoints/, SAC_1/) are its own
     return found

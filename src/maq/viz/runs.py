@@ -9,7 +9,6 @@ online (the table's ``training_step`` minus the config's ``offline_steps``).
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from maq.errors import MaqError
-from maq.runs import EVAL_TABLES, stored_config
+from maq.runs import EVAL_TABLES, eval_rows, eval_table, stored_config
 
 
 @dataclass
@@ -69,7 +68,8 @@ def _find(config: Any, key: str) -> Any:
     return None
 
 
-def _uses_codes(method: str) -> bool:
+def uses_codes(method: str) -> bool:
+    """Whether ``method`` acts in codes (False for a method this maq does not know)."""
     from maq.methods import get_method
 
     try:
@@ -85,11 +85,10 @@ def read_run(run_dir: Path) -> RunCurves:
     missing = [k for k in ("method", "env_id", "seed") if k not in config]
     if missing:
         raise MaqError(f"{run_dir}: its config has no {', '.join(missing)}")
-    table = next((run_dir / n for n in EVAL_TABLES if (run_dir / n).exists()), None)
+    table = eval_table(run_dir)
     if table is None:
         raise MaqError(f"{run_dir} has no {' or '.join(EVAL_TABLES)}: it has not evaluated yet")
-    with table.open(newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = eval_rows(table)
     online = [r for r in rows if r.get("phase") == "online"]
     offset, label = 0, "primitive env steps"
     if online and len(online) < len(rows):  # an offline phase came first
@@ -101,7 +100,7 @@ def read_run(run_dir: Path) -> RunCurves:
     return RunCurves(
         run_dir, method, str(config["env_id"]), int(config["seed"]),
         str(config.get("seq_len", "")), str(config.get("codebook_size", "")),
-        str(config.get("tag", "")), str(config.get("preset", "")), _uses_codes(method),
+        str(config.get("tag", "")), str(config.get("preset", "")), uses_codes(method),
         online or rows, offset, label,
     )  # fmt: skip
 
