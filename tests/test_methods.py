@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from maq import methods
-from maq.errors import MaqError
+from maq.errors import MaqError, RunStopped
 from maq.rollout import run_episode
-from maq.runs import EVAL_COLUMNS, RunOwner
+from maq.runs import EVAL_COLUMNS, RunOwner, load_checkpoint
 from maq.spec import RunSpec
 from tests.fake_task import FAKE_TASK, make_fake_env, write_fake_split
 
@@ -190,3 +190,48 @@ def test_status_lists_each_run_with_its_state(fake_root, tmp_path, capsys):
     assert cli.main(["status", "--root", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is not a folder" in err
+
+
+@pytest.mark.parametrize("method", TRAINED)
+def test_stop_after_then_the_same_command_finishes_as_one_run(fake_root, method):
+    """``--stop_after``: the run stops at its first resume point at or past the step (nothing
+    finished), and the same spec without it ends with the uninterrupted run's table."""
+    stopped = fake_spec(fake_root, method, tag="stop", stop_after=1)
+    with pytest.raises(RunStopped) as stop:
+        train(stopped)
+    run_dir = methods.get_method(method).run_dir(stopped)
+    assert stop.value.step >= 1 and (run_dir / "resume.pt").exists()
+    assert not (run_dir / "done.json").exists()
+    with pytest.raises(RunStopped):  # already past the step: stops before training any further
+        train(stopped)
+    train(dataclasses.replace(stopped, stop_after=None))
+    whole = fake_spec(fake_root, method, tag="nostop")
+    train(whole)
+    assert [dict(r, checkpoint="") for r in rows(stopped)] == [
+        dict(r, checkpoint="") for r in rows(whole)
+    ]
+
+
+def test_stop_after_the_offline_phase_keeps_a_small_resume_point(fake_root):
+    """IQL stopped at the end of its offline phase: the resume point holds no online data."""
+    spec = fake_spec(fake_root, "IQL", tag="boundary", stop_after=50)  # smoke offline_steps 50
+    with pytest.raises(RunStopped) as stop:
+        train(spec)
+    assert stop.value.step == 50
+    payload = load_checkpoint(stop.value.run_dir / "resume.pt")
+    assert payload["state"]["loop"]["iteration"] == 50
+    assert payload["state"]["loop"]["env_steps"] == 0
+
+
+def test_cli_stop_after_exits_3_with_a_line(fake_root, capsys, monkeypatch):
+    from maq import cli
+
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["train", "--method", "IQL", "--stop_after", "0"])
+    assert exc.value.code == 2 and "--stop_after" in capsys.readouterr().err
+    assert cli._run_args(["--method", "IQL", "--stop_after", "5", "--overwrite", "-s", "2"]) == [
+        "--method",
+        "IQL",
+        "-s",
+        "2",
+    ]

@@ -206,9 +206,10 @@ def spec_from_args(args: argparse.Namespace, **overrides: object):
 def _cmd_train(args: argparse.Namespace) -> int:
     from maq import methods
     from maq.device import cuda_oom_as_error, describe_device, resolve_device
+    from maq.errors import RunStopped
     from maq.presets import with_overrides
 
-    spec = spec_from_args(args, overwrite=args.overwrite)
+    spec = spec_from_args(args, overwrite=args.overwrite, stop_after=args.stop_after)
     method = methods.get_method(spec.method)
     preset = with_overrides(method.presets[spec.preset], dict(spec.sets))  # bad --set: now
     device = resolve_device(spec.device)
@@ -216,8 +217,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     where = describe_device(device, int(budget) if budget.isdigit() else preset.loop.num_threads)
     print(f"maq train {spec.method} {spec.env_id} seed {spec.seed} on {where}")
     start = time.perf_counter()
-    with cuda_oom_as_error(device):
-        run_dir = methods.train(spec)
+    try:
+        with cuda_oom_as_error(device):
+            run_dir = methods.train(spec)
+    except RunStopped as stop:
+        print(
+            f"stopped at training step {stop.step} (--stop_after {spec.stop_after}); its resume "
+            f"point is in {stop.run_dir}: the same command without --stop_after continues"
+        )
+        return 3
     print(_train_summary(run_dir, method.eval_csv, time.perf_counter() - start))
     if args.auto_evaluate:
         return main(["evaluate", *args.raw_run_args])
@@ -282,6 +290,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     add_run_args(p)
     add_set_arg(p)
     p.add_argument("--overwrite", action="store_true", help="retrain even if the run finished")
+    p.add_argument(
+        "--stop_after",
+        type=_int_at_least(1),
+        default=None,
+        metavar="STEP",
+        help="stop (exit status 3) at the first resume point at or past this training step, "
+        "for a time-limited job or to carry the run to another machine; the same command "
+        "without it continues",
+    )
     p.add_argument(
         "--auto_evaluate",
         action="store_true",
@@ -827,6 +844,19 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, daemon=True, name="maq-exit-with-parent").start()
 
 
+def _run_args(train_argv: list[str]) -> list[str]:
+    """The run flags of a ``train`` command line, for ``--auto_evaluate`` (train-only flags out)."""
+    out, skip = [], False
+    for arg in train_argv:
+        if skip:
+            skip = False
+        elif arg == "--stop_after":
+            skip = True
+        elif arg not in ("--auto_evaluate", "--overwrite") and not arg.startswith("--stop_after="):
+            out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MUJOCO_GL", "egl")
     _exit_with_parent()
@@ -838,7 +868,7 @@ def main(argv: list[str] | None = None) -> int:
         subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         subparsers.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     # train --auto_evaluate re-uses the run flags for evaluate (minus train-only flags).
-    args.raw_run_args = [a for a in argv[1:] if a not in ("--auto_evaluate", "--overwrite")]
+    args.raw_run_args = _run_args(argv[1:])
     args.raw_argv = argv
     try:
         return int(args.func(args) or 0)

@@ -47,6 +47,10 @@ class RunSpec:
     """Retrain even if the run finished."""
     sets: tuple[tuple[str, str], ...] = ()
     """``--set NAME=VALUE`` overrides of the preset's fields, in order."""
+    stop_after: int | None = None
+    """Stop at the first resume point at or past this training step (``--stop_after``): a
+    time-limited job, or a run carried to another machine. Not a setting of the run: the same
+    command without it continues where the run stopped."""
     root: Path = field(default_factory=repo_root)
     """Repository root under which MAQ/, RLPD_MAQ/, ... and offline_data/ live."""
 

@@ -22,6 +22,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from maq.errors import RunStopped
 from maq.runs import (
     EVAL_COLUMNS,
     RESUME_FILE,
@@ -49,6 +50,7 @@ class RunContext:
         config_name: str = "config.json",
         tensorboard: bool = True,
         human_data: Path | None = None,
+        stop_after: int | None = None,
     ):
         self.run_dir = Path(run_dir)
         self.method = method
@@ -59,6 +61,8 @@ class RunContext:
         self.human_data = human_data
         """Held-out human trajectories that evaluations are measured against (None: not)."""
         self._human = None
+        self.stop_after = stop_after
+        """Raise :class:`RunStopped` once a resume point at or past this step is on disk."""
         if overwrite and self.run_dir.exists():
             shutil.rmtree(self.run_dir)
         self.logger: Logger | None = None
@@ -74,6 +78,7 @@ class RunContext:
             method=run.spec.method,
             overwrite=run.spec.overwrite,
             human_data=run.test_path,
+            stop_after=run.spec.stop_after,
             **kwargs,
         )
 
@@ -104,6 +109,7 @@ class RunContext:
             self.eval_csv.truncate_after(step, "training_step")
         elif self.eval_csv.path.exists():
             self.eval_csv.path.unlink()  # a fresh start: rows of an unfinished try without resume
+        self._stop_if_due(step)
         return payload
 
     def human_likeness(self, episodes: list) -> dict[str, float]:
@@ -155,7 +161,7 @@ class RunContext:
         """Everything needed to continue: call it right after an evaluation row is recorded."""
         assert self.logger is not None, "call start() first"
         self.logger.flush()
-        return save_checkpoint(
+        path = save_checkpoint(
             self.resume_path,
             method=self.method,
             config=self.config,
@@ -163,6 +169,13 @@ class RunContext:
             state=state,
             rng=get_rng_state(),
         )
+        self._stop_if_due(step)
+        return path
+
+    def _stop_if_due(self, step: int | None) -> None:
+        if step is not None and self.stop_after is not None and step >= self.stop_after:
+            self.logger.close()
+            raise RunStopped(self.run_dir, step)
 
     def finish(self, summary: dict[str, Any]) -> Path:
         assert self.logger is not None, "call start() first"
