@@ -15,23 +15,30 @@ DATA=${MAQ_DATA_DIR:-/work/shared/data/adroit_human}
 PY=${PY:-$PWD/.venv/bin/python}
 SLOTS=${SLOTS:-2}
 NEW=2c93402  # runs not yet started train at this commit (CPU numerics as at 320c0fe)
+STAGED=827a5e1  # runs trained in stages (--stop_after, the same numerics as $NEW)
 
 # name | commit | maq train arguments | the run folder under RUNS (published to results/door/ once
 # done: a published run counts as done on a fresh machine). A machine lasts one session (about 3
 # hours), so the queue holds runs that finish inside one on one core: seed 1 first, then the L
 # ablation, then seeds 2 and 3. RLPD's budget is 30k env steps, the first 10k random (the preset's
 # start_training) and 20k at UTD 20 (~0.3 s each on one core): what a session fits; the issue's
-# floor of 100k takes about 8 hours. A resume point at every evaluation (5k steps). IQL and MAQ+IQL
-# (1M + 1M iterations, ~3.4 hours on one core) do not fit a session on one core and are not queued
-# here (docs/reproduction.md, "Budgets").
+# floor of 100k takes about 8 hours. A resume point at every evaluation (5k steps). MAQ+IQL and IQL
+# (1M offline + 1M online iterations, 3-5 hours on one core) train in stages carried between
+# machines (carry_save below): MAQ+IQL's offline phase, then its online phase; IQL's offline phase
+# in two halves, then its online phase (~2.3 hours on one core: first in its session).
 QUEUE=(
   "maqrlpd_s1|b536e8b|--method MAQ+RLPD --environment door-human-v1 -seqlen 9 -cbsz 16 -s 1|RLPD_MAQ/log/exp_seed1_sq9_k16/door-human-v1/RLPDMAQ"
   "maqdsac_s1|fae02c4|--method MAQ+DSAC --environment door-human-v1 -seqlen 8 -cbsz 8 -s 1|DSAC_MAQ/log/exp_seed1_sq8_k8/door-human-v1/DSACMAQ"
   "sac_s1|320c0fe|--method SAC --environment door-human-v1 -s 1|SAC/log/door-human-v1/SAC_seed1"
   "rlpd30k_s1|$NEW|--method RLPD --environment door-human-v1 -s 1 --set total_transitions=30000 --set resume_every=1|rlpd/log/door-human-v1/RLPD_seed1"
+  "maqiql_s1_offline|$STAGED|--method MAQ+IQL --environment door-human-v1 -seqlen 9 -cbsz 16 -s 1 --stop_after 1000000|IQL/log/door-human-v1/MAQ_iqlseed1_sq9_k16_seed1"
   "maqrlpd_L6_s1|$NEW|--method MAQ+RLPD --environment door-human-v1 -seqlen 6 -cbsz 16 -s 1|RLPD_MAQ/log/exp_seed1_sq6_k16/door-human-v1/RLPDMAQ"
   "maqrlpd_L3_s1|$NEW|--method MAQ+RLPD --environment door-human-v1 -seqlen 3 -cbsz 16 -s 1|RLPD_MAQ/log/exp_seed1_sq3_k16/door-human-v1/RLPDMAQ"
   "maqrlpd_L1_s1|$NEW|--method MAQ+RLPD --environment door-human-v1 -seqlen 1 -cbsz 16 -s 1|RLPD_MAQ/log/exp_seed1_sq1_k16/door-human-v1/RLPDMAQ"
+  "maqiql_s1|$STAGED|--method MAQ+IQL --environment door-human-v1 -seqlen 9 -cbsz 16 -s 1|IQL/log/door-human-v1/MAQ_iqlseed1_sq9_k16_seed1"
+  "iql_s1_a|$STAGED|--method IQL --environment door-human-v1 -s 1 --stop_after 500000|IQL/log/door-human-v1/iql_seed1"
+  "iql_s1_b|$STAGED|--method IQL --environment door-human-v1 -s 1 --stop_after 1000000|IQL/log/door-human-v1/iql_seed1"
+  "iql_s1|$STAGED|--method IQL --environment door-human-v1 -s 1|IQL/log/door-human-v1/iql_seed1"
   "maqrlpd_s2|$NEW|--method MAQ+RLPD --environment door-human-v1 -seqlen 9 -cbsz 16 -s 2|RLPD_MAQ/log/exp_seed2_sq9_k16/door-human-v1/RLPDMAQ"
   "maqdsac_s2|$NEW|--method MAQ+DSAC --environment door-human-v1 -seqlen 8 -cbsz 8 -s 2|DSAC_MAQ/log/exp_seed2_sq8_k8/door-human-v1/DSACMAQ"
   "sac_s2|$NEW|--method SAC --environment door-human-v1 -s 2|SAC/log/door-human-v1/SAC_seed2"
@@ -40,6 +47,16 @@ QUEUE=(
   "maqdsac_s3|$NEW|--method MAQ+DSAC --environment door-human-v1 -seqlen 8 -cbsz 8 -s 3|DSAC_MAQ/log/exp_seed3_sq8_k8/door-human-v1/DSACMAQ"
   "sac_s3|$NEW|--method SAC --environment door-human-v1 -s 3|SAC/log/door-human-v1/SAC_seed3"
   "rlpd30k_s3|$NEW|--method RLPD --environment door-human-v1 -s 3 --set total_transitions=30000 --set resume_every=1|rlpd/log/door-human-v1/RLPD_seed3"
+  "maqiql_s2_offline|$STAGED|--method MAQ+IQL --environment door-human-v1 -seqlen 9 -cbsz 16 -s 2 --stop_after 1000000|IQL/log/door-human-v1/MAQ_iqlseed2_sq9_k16_seed2"
+  "maqiql_s2|$STAGED|--method MAQ+IQL --environment door-human-v1 -seqlen 9 -cbsz 16 -s 2|IQL/log/door-human-v1/MAQ_iqlseed2_sq9_k16_seed2"
+  "iql_s2_a|$STAGED|--method IQL --environment door-human-v1 -s 2 --stop_after 500000|IQL/log/door-human-v1/iql_seed2"
+  "iql_s2_b|$STAGED|--method IQL --environment door-human-v1 -s 2 --stop_after 1000000|IQL/log/door-human-v1/iql_seed2"
+  "iql_s2|$STAGED|--method IQL --environment door-human-v1 -s 2|IQL/log/door-human-v1/iql_seed2"
+  "maqiql_s3_offline|$STAGED|--method MAQ+IQL --environment door-human-v1 -seqlen 9 -cbsz 16 -s 3 --stop_after 1000000|IQL/log/door-human-v1/MAQ_iqlseed3_sq9_k16_seed3"
+  "maqiql_s3|$STAGED|--method MAQ+IQL --environment door-human-v1 -seqlen 9 -cbsz 16 -s 3|IQL/log/door-human-v1/MAQ_iqlseed3_sq9_k16_seed3"
+  "iql_s3_a|$STAGED|--method IQL --environment door-human-v1 -s 3 --stop_after 500000|IQL/log/door-human-v1/iql_seed3"
+  "iql_s3_b|$STAGED|--method IQL --environment door-human-v1 -s 3 --stop_after 1000000|IQL/log/door-human-v1/iql_seed3"
+  "iql_s3|$STAGED|--method IQL --environment door-human-v1 -s 3|IQL/log/door-human-v1/iql_seed3"
 )
 
 state() {  # done | running | stopped | new   (arguments: name, published run folder)
