@@ -21,7 +21,7 @@ STAGED=827a5e1  # runs trained in stages (--stop_after, the same numerics as $NE
 # done: a published run counts as done on a fresh machine). A machine lasts one session (about 3
 # hours), so the queue holds runs that finish inside one on one core: seed 1 first, then the L
 # ablation, then seeds 2 and 3. RLPD's budget is 30k env steps, the first 10k random (the preset's
-# start_training) and 20k at UTD 20 (~0.3 s each on one core): what a session fits; the issue's
+# warmup_transitions) and 20k at UTD 20 (~0.3 s each on one core): what a session fits; the issue's
 # floor of 100k takes about 8 hours. A resume point at every evaluation (5k steps). MAQ+IQL and IQL
 # (1M offline + 1M online iterations, 3-5 hours on one core) train in stages carried between
 # machines (carry_save below): MAQ+IQL's offline phase, then its online phase; IQL's offline phase
