@@ -6,14 +6,18 @@
 For each run folder (relative to ``--root``) it copies the resolved config, the training-time
 evaluation table, ``progress.csv``, ``done.json`` and the best checkpoint (the one ``maq
 evaluate`` picks); for runs that act in codes, the distillation's config, metrics and last
-VQ-VAE and prior checkpoints. Replay buffers and resume files are never copied. The evaluation
-CSV of the task is copied whole. The layout under ``results/<task>/`` mirrors the run root, so
-``MAQ_ROOT=results/<task>`` makes ``maq clip``/``maq evaluate`` find the same files.
+VQ-VAE and prior checkpoints. Replay buffers and resume files are never copied. The rows of the
+task's evaluation CSV that ``results/<task>/`` lacks are added to its copy (a run root on a fresh
+machine holds only that machine's rows; nothing published is dropped). The layout under
+``results/<task>/`` mirrors the run root, so ``MAQ_ROOT=results/<task>`` makes ``maq clip`` and
+``maq evaluate`` find the same files.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import os
 import re
 import shutil
 from pathlib import Path
@@ -68,6 +72,30 @@ def publish_distillation(root: Path, rel: Path, out: Path) -> None:
         copy(last, out / rel / last.name)
 
 
+def merge_rows(src: Path, dst: Path) -> int:
+    """Append the rows of evaluation CSV ``src`` that ``dst`` lacks (atomically); how many."""
+
+    def read(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+        if not path.exists():
+            return [], []
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            return list(reader.fieldnames or []), list(reader)
+
+    (old_cols, old), (new_cols, new) = read(dst), read(src)
+    cols = old_cols + [c for c in new_cols if c not in old_cols]
+    seen = {tuple(r.get(c, "") for c in cols) for r in old}
+    added = [r for r in new if tuple(r.get(c, "") for c in cols) not in seen]
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_suffix(".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=cols, restval="")
+        writer.writeheader()
+        writer.writerows(old + added)
+    os.replace(tmp, dst)
+    return len(added)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", required=True, help="the runs' MAQ_ROOT")
@@ -82,8 +110,8 @@ def main() -> None:
         print(f"published {rel}")
     csv_path = root / "evaluation_results" / f"agent_performance_{args.task}.csv"
     if csv_path.exists():
-        copy(csv_path, out / csv_path.name)
-        print(f"published {csv_path.name}")
+        added = merge_rows(csv_path, out / csv_path.name)
+        print(f"published {csv_path.name}: {added} new rows")
 
 
 if __name__ == "__main__":
