@@ -69,7 +69,7 @@ state() {  # done | running | stopped | new   (arguments: name, published run fo
   # or the line of a --stop_after stage that reached its step
   if tr '\r' '\n' <"$log" | awk '/ commit [0-9a-f]+: maq train /{s=NR} /^run folder: /{d=NR} END{exit !(d>s)}'; then
     echo done
-  elif tr '\r' '\n' <"$log" | awk '/ commit [0-9a-f]+: maq train /{s=NR} /^stopped at training step /{d=NR} END{exit !(d>s)}'; then
+  elif tr '\r' '\n' <"$log" | awk '/ commit [0-9a-f]+: maq train /{s=NR} /stopped at training step [0-9]+ [(]--stop_after/{d=NR} END{exit !(d>s)}'; then
     echo paused
   else
     echo stopped
