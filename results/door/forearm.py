@@ -7,11 +7,11 @@
 Door's observation starts with the arm's rotation joints after the slide ``ARTz`` (``qpos[1:-2]``
 of gymnasium-robotics' ``AdroitHandDoorEnv``): 0 ``ARRx``, 1 ``ARRy``, 2 ``ARRz`` (the forearm's
 roll; its limit is -1 to 2 rad, which a saturated actuator overshoots to about 2.8); 28 is the door
-hinge angle and 35:38 the palm-to-handle vector. For the
-held-out human test demos and for deterministic episodes of each checkpoint (seeds
-``episode_seed(seed + 100, i)``, apart from the evaluator's) it prints the forearm roll where the
-palm comes closest to the handle (the grasp) and its mean while the door swings open (hinge above
-0.2 rad), as a markdown table (radians; mean ± std over episodes).
+hinge angle and 35:38 the palm-to-handle vector. For the human demos (held-out test and training
+split) and for deterministic episodes of each checkpoint (seeds ``episode_seed(seed + 100, i)``,
+apart from the evaluator's) it prints the forearm roll where the palm comes closest to the handle
+(the grasp) and its mean while the door swings open (hinge above 0.2 rad), as a markdown table
+(radians; mean ± std over episodes).
 """
 
 from __future__ import annotations
@@ -61,13 +61,14 @@ def main() -> None:
     args = parser.parse_args()
     root = Path(os.environ.get("MAQ_ROOT", repo_root()))
     task = get_task("door-human-v1")
-    _, test = resolve_datasets(task, args.seed, root, generate=False)
+    train, test = resolve_datasets(task, args.seed, root, generate=False)
     print(
         "| episodes of | n | forearm roll at the grasp (rad) | roll while the door opens | opened |"
     )
     print("|---|---|---|---|---|")
-    demos = [posture(t["observations"]) for t in load_trajectories(test)]
-    print(summarise("Human (held-out test demos)", demos))
+    for name, path in (("held-out test", test), ("training", train)):
+        demos = [posture(t["observations"]) for t in load_trajectories(path)]
+        print(summarise(f"Human ({name} demos)", demos))
     env = make_env(task)
     for method, checkpoint in args.run:
         spec = RunSpec(method=method, seed=args.seed, root=root)

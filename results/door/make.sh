@@ -34,10 +34,20 @@ $PY results/publish.py --root "$RUNS" --task door-human-v1 --runs "${RUN_DIRS[@]
 # 3. the report (docs/results.md) with learning curves, and the clip in docs/clips/
 $PY -m maq.cli gen-data --env door-human-v1 --seed 1 --out_dir results/door/offline_data
 best() { ls "results/door/$1"/model_*.pth; }  # the one checkpoint published per run
+MAQ_ROOT=results/door $PY -m maq.cli clip --method Human MAQ+RLPD RLPD -s 1 --episode 1 \
+    --model_path "" "$(best "${RUN_DIRS[0]}")" "$(best "${RUN_DIRS[4]}")" \
+    --out docs/clips/door_human_maqrlpd_rlpd_ep1
 MAQ_ROOT=results/door $PY -m maq.cli clip --method Human MAQ+RLPD MAQ+DSAC -s 1 --episode 1 \
     --model_path "" "$(best "${RUN_DIRS[0]}")" "$(best "${RUN_DIRS[1]}")" \
     --out docs/clips/door_human_maqrlpd_maqdsac_ep1
 MAQ_ROOT=results/door $PY -m maq.cli report \
     --results results/door/agent_performance_door-human-v1.csv \
     --runs "${RUN_DIRS[@]/#/results/door/}" --out docs/results.md --figures_dir docs/figures \
-    --clips docs/clips/door_human_maqrlpd_maqdsac_ep1.gif
+    --clips docs/clips/door_human_maqrlpd_rlpd_ep1.gif docs/clips/door_human_maqrlpd_maqdsac_ep1.gif
+
+# 4. the forearm roll of each agent against the human demos (docs/reproduction.md, "backhand")
+MAQ_ROOT=results/door $PY results/door/forearm.py --episodes 20 \
+    --run MAQ+RLPD "$(best "${RUN_DIRS[0]}")" --run RLPD "$(best "${RUN_DIRS[4]}")" \
+    --run MAQ+DSAC "$(best "${RUN_DIRS[1]}")" \
+    --run SAC results/door/SAC/log/door-human-v1/SAC_seed1/checkpoints/SAC_model_928000_31.13.zip \
+    >results/door/forearm.md
