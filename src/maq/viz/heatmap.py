@@ -58,9 +58,11 @@ def cell_means(
     return [s or "–" for s in ls], cols, grid
 
 
-def _panel(ax, fig, labels, grid: np.ndarray, title: str, cmap: str, columns: str) -> None:
+def _panel(ax, fig, labels, grid: np.ndarray, panel: tuple, columns: str) -> None:
     ls, cols = labels
-    image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, aspect="auto")
+    _, title, cmap, limits = panel
+    vmin, vmax = limits or (None, None)
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, aspect="auto", vmin=vmin, vmax=vmax)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     ax.set_xticks(range(len(cols)), cols, rotation=30 if columns == "method" else 0, ha="right")
     ax.set_yticks(range(len(ls)), ls)
@@ -81,17 +83,20 @@ def draw_heatmaps(
     plt = pyplot()
     env_id = rows[0]["env_id"]
     scored = bool(refs.seeds(env_id, "Random") and refs.seeds(env_id, "Human"))
-    panels = [("success_rate", "success rate", "viridis")]
+    # (quantity, title, colormap, colour limits): success and scores on a fixed 0-1 scale (a score
+    # above 1, closer than the human demos, takes the top colour), so maps compare across figures
+    panels = [("success_rate", "success rate", "viridis", (0.0, 1.0))]
     for name in distances:
         if scored:
-            panels.append((f"{name}_score", f"{DISTANCE_LABELS[name]} score", "viridis"))
+            label = f"{DISTANCE_LABELS[name]} score"
+            panels.append((f"{name}_score", label, "viridis", (0.0, 1.0)))
         else:
-            panels.append((name, f"{DISTANCE_LABELS[name]} (raw)", "viridis_r"))
+            panels.append((name, f"{DISTANCE_LABELS[name]} (raw)", "viridis_r", None))
     width = max(3.2, 0.9 * len(_axis_values(rows, columns)[1]) + 2)
     fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels), 3.8), squeeze=False)
-    for ax, (quantity, label, cmap) in zip(axes[0], panels, strict=True):
-        ls, cols, grid = cell_means(rows, refs, quantity, columns)
-        _panel(ax, fig, (ls, cols), grid, label, cmap, columns)
+    for ax, panel in zip(axes[0], panels, strict=True):
+        ls, cols, grid = cell_means(rows, refs, panel[0], columns)
+        _panel(ax, fig, (ls, cols), grid, panel, columns)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
