@@ -15,6 +15,8 @@ RUN_DIRS=(
     SAC/log/door-human-v1/SAC_seed1
     RLPD_MAQ/log/exp_seed1_sq6_k16/door-human-v1/RLPDMAQ
     rlpd/log/door-human-v1/RLPD_seed1
+    RLPD_MAQ/log/exp_seed1_sq3_k16/door-human-v1/RLPDMAQ
+    RLPD_MAQ/log/exp_seed1_sq1_k16/door-human-v1/RLPDMAQ
 )
 
 # 1. evaluation rows (each appends to $RUNS/evaluation_results/agent_performance_door-human-v1.csv)
@@ -25,6 +27,8 @@ MAQ_ROOT=$RUNS $PY -m maq.cli evaluate --method MAQ+DSAC -seqlen 8 -cbsz 8 -s 1 
 MAQ_ROOT=$RUNS $PY -m maq.cli evaluate --method SAC -s 1 --episodes 100
 MAQ_ROOT=$RUNS $PY -m maq.cli evaluate --method MAQ+RLPD -seqlen 6 -cbsz 16 -s 1 --episodes 100
 MAQ_ROOT=$RUNS $PY -m maq.cli evaluate --method RLPD -s 1 --episodes 100
+MAQ_ROOT=$RUNS $PY -m maq.cli evaluate --method MAQ+RLPD -seqlen 3 -cbsz 16 -s 1 --episodes 100
+MAQ_ROOT=$RUNS $PY -m maq.cli evaluate --method MAQ+RLPD -seqlen 1 -cbsz 16 -s 1 --episodes 100
 
 # 2. configs, tables, best checkpoints and distillations into results/door/ (the evaluation rows
 #    are merged into results/door/agent_performance_door-human-v1.csv: runs finish on different
