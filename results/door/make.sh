@@ -48,6 +48,8 @@ MAQ_ROOT=results/door $PY -m maq.cli report \
     --results results/door/agent_performance_door-human-v1.csv \
     --runs "${RUN_DIRS[@]/#/results/door/}" --out docs/results.md --figures_dir docs/figures \
     --clips docs/clips/door_human_maqrlpd_rlpd_ep1.gif docs/clips/door_human_maqrlpd_maqdsac_ep1.gif
+MAQ_ROOT=results/door $PY -m maq.cli plot heatmap --results results/door/agent_performance_door-human-v1.csv \
+    --heatmap_method MAQ+RLPD --out docs/figures/door-human-v1_maqrlpd_L_ablation --formats png
 
 # 4. the forearm roll of each agent against the human demos (docs/reproduction.md, "backhand")
 MAQ_ROOT=results/door $PY results/door/forearm.py --episodes 20 \
