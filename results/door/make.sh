@@ -17,6 +17,7 @@ RUN_DIRS=(
     rlpd/log/door-human-v1/RLPD_seed1
     RLPD_MAQ/log/exp_seed1_sq3_k16/door-human-v1/RLPDMAQ
     RLPD_MAQ/log/exp_seed1_sq1_k16/door-human-v1/RLPDMAQ
+    IQL/log/door-human-v1/MAQ_iqlseed1_sq9_k16_seed1
 )
 
 # 1. evaluation rows (each appends to $RUNS/evaluation_results/agent_performance_door-human-v1.csv)
@@ -29,6 +30,7 @@ MAQ_ROOT=$RUNS $PY -m maq.cli evaluate --method MAQ+RLPD -seqlen 6 -cbsz 16 -s 1
 MAQ_ROOT=$RUNS $PY -m maq.cli evaluate --method RLPD -s 1 --episodes 100
 MAQ_ROOT=$RUNS $PY -m maq.cli evaluate --method MAQ+RLPD -seqlen 3 -cbsz 16 -s 1 --episodes 100
 MAQ_ROOT=$RUNS $PY -m maq.cli evaluate --method MAQ+RLPD -seqlen 1 -cbsz 16 -s 1 --episodes 100
+MAQ_ROOT=$RUNS $PY -m maq.cli evaluate --method MAQ+IQL -seqlen 9 -cbsz 16 -s 1 --episodes 100
 
 # 2. configs, tables, best checkpoints and distillations into results/door/ (the evaluation rows
 #    are merged into results/door/agent_performance_door-human-v1.csv: runs finish on different
