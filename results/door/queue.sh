@@ -81,11 +81,15 @@ state() {  # done | running | stopped | new   (arguments: name, published run fo
 # `carry_save` copies the run folder without its checkpoints to results/door/carry/ (commit it),
 # and on a fresh machine `restore` puts it back before the entry without --stop_after continues.
 # Checkpoints stay behind: maq evaluates the best online one, made on the machine that finishes.
-carry_save() {
-  local dir=$1 to=results/door/carry/$1
-  [ -f "$to/resume.pt" ] && return 0
+# A folder is carried at the step its stage stopped at, and again when a later stage stops (not
+# while a later stage trains in it: its resume point then holds online data).
+last_step() { tail -n 1 "$1/experiment_data.csv" 2>/dev/null | cut -d, -f1; }
+carry_save() {  # arguments: run folder, the step its stage stopped at
+  local dir=$1 step=$2 to=results/door/carry/$1
+  [ "$(last_step "$RUNS/$dir")" = "$step" ] || return 0
+  [ "$(last_step "$to")" = "$step" ] && [ -f "$to/resume.pt" ] && return 0
   mkdir -p "$to" && find "$RUNS/$dir" -maxdepth 1 -type f ! -name 'checkpoint_*' \
-    -exec cp -p {} "$to/" \; && echo "carried $dir to $to: commit it"
+    -exec cp -p {} "$to/" \; && echo "carried $dir at step $step to $to: commit it"
 }
 
 restore() {  # the published distillations and a carried run folder, where this machine lacks them
@@ -121,7 +125,7 @@ once() {
     IFS='|' read -r name commit args dir <<<"$entry"
     case "$(state "$name" "$dir")" in
       running) running=$((running + 1)) ;;
-      paused) carry_save "$dir" ;;
+      paused) carry_save "$dir" "$(sed -n 's/.*--stop_after \([0-9]*\).*/\1/p' <<<"$args")" ;;
     esac
   done
   for entry in "${QUEUE[@]}"; do
