@@ -18,6 +18,7 @@ RUN_DIRS=(
     RLPD_MAQ/log/exp_seed1_sq3_k16/door-human-v1/RLPDMAQ
     RLPD_MAQ/log/exp_seed1_sq1_k16/door-human-v1/RLPDMAQ
     IQL/log/door-human-v1/MAQ_iqlseed1_sq9_k16_seed1
+    RLPD_MAQ/log/exp_seed2_sq9_k16/door-human-v1/RLPDMAQ
 )
 
 # 1. evaluation rows (each appends to $RUNS/evaluation_results/agent_performance_door-human-v1.csv)
@@ -31,6 +32,9 @@ MAQ_ROOT=$RUNS $PY -m maq.cli evaluate --method RLPD -s 1 --episodes 100
 MAQ_ROOT=$RUNS $PY -m maq.cli evaluate --method MAQ+RLPD -seqlen 3 -cbsz 16 -s 1 --episodes 100
 MAQ_ROOT=$RUNS $PY -m maq.cli evaluate --method MAQ+RLPD -seqlen 1 -cbsz 16 -s 1 --episodes 100
 MAQ_ROOT=$RUNS $PY -m maq.cli evaluate --method MAQ+IQL -seqlen 9 -cbsz 16 -s 1 --episodes 100
+MAQ_ROOT=$RUNS $PY -m maq.cli evaluate --method Random -s 2 --episodes 100  # seed 2's held-out demos
+MAQ_ROOT=$RUNS $PY -m maq.cli evaluate --method Human -s 2
+MAQ_ROOT=$RUNS $PY -m maq.cli evaluate --method MAQ+RLPD -seqlen 9 -cbsz 16 -s 2 --episodes 100
 
 # 2. configs, tables, best checkpoints and distillations into results/door/ (the evaluation rows
 #    are merged into results/door/agent_performance_door-human-v1.csv: runs finish on different
@@ -51,7 +55,7 @@ MAQ_ROOT=results/door $PY -m maq.cli report \
     --runs "${RUN_DIRS[@]/#/results/door/}" --out docs/results.md --figures_dir docs/figures \
     --clips docs/clips/door_human_maqrlpd_rlpd_ep1.gif docs/clips/door_human_maqrlpd_maqdsac_ep1.gif
 MAQ_ROOT=results/door $PY -m maq.cli plot heatmap --results results/door/agent_performance_door-human-v1.csv \
-    --heatmap_method MAQ+RLPD --out docs/figures/door-human-v1_maqrlpd_L_ablation --formats png
+    --heatmap_method MAQ+RLPD -s 1 --out docs/figures/door-human-v1_maqrlpd_L_ablation --formats png
 
 # 4. the forearm roll of each agent against the human demos (docs/reproduction.md, "backhand")
 MAQ_ROOT=results/door $PY results/door/forearm.py --episodes 20 \

@@ -662,6 +662,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
             method=args.heatmap_method,
             codebook_size=args.codebook_size,
             dtw=args.dtw,
+            seeds=args.seeds,
             formats=args.formats,
         )
     print("\n".join(f"wrote {p}" for p in paths))
@@ -715,6 +716,15 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
         default="raw",
         choices=["raw", "norm"],
         help="heatmap: the release's DTW or DTW per warping-path step",
+    )
+    p.add_argument(
+        "-s",
+        "--seeds",
+        nargs="+",
+        type=_int_at_least(0),
+        default=[],
+        metavar="N",
+        help="heatmap: only these seeds' rows (default: every seed, each cell their mean)",
     )
     p.add_argument("--out", required=True, help="file path without suffix")
     p.add_argument(

@@ -105,6 +105,15 @@ def test_heatmap_cells_are_means_over_seeds() -> None:
     assert grid[0, 1] == pytest.approx((0.583333 + 0.520833) / 2, abs=1e-5)
 
 
+def test_heatmap_of_chosen_seeds(tmp_path: Path) -> None:
+    csv_path = write_results(tmp_path / "r.csv", standard_rows())
+    (svg,) = plot_heatmap(csv_paths=[csv_path], out=tmp_path / "s1", seeds=[1], formats=("svg",))
+    text = svg.read_text()
+    assert "seed 1" in text and "0.58" in text  # L3 K16 seed 1 alone: score 0.583, not 0.552
+    with pytest.raises(MaqError, match="no evaluated runs"):
+        plot_heatmap(csv_paths=[csv_path], out=tmp_path / "s7", seeds=[7], formats=("svg",))
+
+
 def test_make_report_embeds_its_figures(tmp_path: Path) -> None:
     csv_path = write_results(tmp_path / "r.csv", standard_rows())
     runs = [make_run(tmp_path / "runs", "MAQ+RLPD", s) for s in (1, 2)]

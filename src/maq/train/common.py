@@ -98,6 +98,7 @@ class RunContext:
         """
         self.run_dir.mkdir(parents=True, exist_ok=True)
         write_config(self.run_dir, self.config, self.config_name)
+        self._load_human()  # now, not inside the first evaluation: POT's import takes seconds
         payload = None
         if self.resume_path.exists():
             payload = load_checkpoint(self.resume_path)
@@ -117,13 +118,20 @@ class RunContext:
         evaluator's metrics, maq.evaluation.metrics); empty without human data."""
         if self.human_data is None or not episodes:
             return {}
-        from maq.evaluation.metrics import HumanReference, human_likeness
+        from maq.evaluation.metrics import human_likeness
 
-        if self._human is None:
+        return human_likeness(episodes, self._load_human())
+
+    def _load_human(self):
+        """The held-out human data as a ``HumanReference``, read (and the metric libraries
+        imported) on the first call; None without human data."""
+        if self._human is None and self.human_data is not None:
             from maq.data.format import load_trajectories
+            from maq.evaluation.metrics import HumanReference, preload
 
+            preload()
             self._human = HumanReference.from_trajectories(load_trajectories(self.human_data))
-        return human_likeness(episodes, self._human)
+        return self._human
 
     def record_eval(
         self,

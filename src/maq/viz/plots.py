@@ -147,14 +147,19 @@ def plot_heatmap(
     method: str | None = None,
     codebook_size: int | None = None,
     dtw: str = "raw",
+    seeds: Sequence[int] = (),
     formats: Sequence[str] = FIGURE_FORMATS,
 ) -> list[Path]:
-    """The paper's heatmap: success and four distance scores over L × K or L × method."""
+    """The paper's heatmap: success and four distance scores over L × K or L × method, each cell
+    the mean over the runs' seeds (only ``seeds`` when given, so that every cell has the same)."""
     if dtw not in ("raw", "norm"):
         raise MaqError(f"--dtw {dtw}: choose raw (the release's DTW) or norm (DTW per path step)")
     rows = load_results(csv_paths)
     refs = References.from_rows(rows)
     env_id, shown, fixed = _heatmap_rows(rows, env_id, columns, method, codebook_size)
+    if seeds:
+        shown = [r for r in shown if int(r["seed"]) in set(seeds)]
+        fixed += f", seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, sorted(seeds)))}"
     if not shown:
         raise MaqError(f"no evaluated runs of {env_id} to draw ({fixed})")
     suffix = "_norm" if dtw == "norm" else ""
