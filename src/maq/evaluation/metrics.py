@@ -66,7 +66,8 @@ LIKENESS_KEYS = {
 
 
 def preload() -> None:
-    """Import the metric libraries now (POT takes ~1.5 s), e.g. once before forking workers."""
+    """Import the metric libraries now (POT's import takes seconds): before forking workers, or
+    before a training loop, so the first measurement does not pay for it."""
     import dtaidistance.dtw_ndim  # noqa: F401
     import ot  # noqa: F401
     import scipy.spatial.distance  # noqa: F401

@@ -4,9 +4,8 @@ Frames are rendered with MuJoCo's own :class:`mujoco.Renderer` on the env's mode
 frame size is free (gymnasium's ``render_mode`` fixes it when the env is made) and the camera is
 the env's default view. Headless machines render through EGL (``MUJOCO_GL=egl``; with no GPU, Mesa's
 software rasterizer). Shadows and reflections are switched off, and so is multisampling unless
-asked for (``smooth``): in software they cost most of the rendering time (a 320×240 door frame
-takes about 110 ms with all three, 30 ms without shadows and reflections, 10 ms without any) and
-show nothing about the motion.
+asked for (``smooth``): in software they cost most of the rendering time and show nothing about
+the motion.
 """
 
 from __future__ import annotations
@@ -149,8 +148,8 @@ def _write_gif(frames: Sequence[np.ndarray], path: str, fps: int) -> None:
     """One 256-colour palette for the whole clip, no dithering, only changed areas stored.
 
     Quantizing every frame on its own with dithering (imageio's default through Pillow) makes
-    every pixel flicker between frames, so nothing compresses: a 200-step three-panel door clip
-    took 12 s and 18 MB that way, against about 2 s and 1 MB here.
+    every pixel flicker between frames, so nothing compresses: the file grows many times over and
+    takes longer to write.
     """
     from PIL import Image
 
