@@ -128,16 +128,20 @@ once() {
       paused) carry_save "$dir" "$(sed -n 's/.*--stop_after \([0-9]*\).*/\1/p' <<<"$args")" ;;
     esac
   done
+  local pending=" "  # run folders whose earlier stage is not finished: their next stage waits
   for entry in "${QUEUE[@]}"; do
     IFS='|' read -r name commit args dir <<<"$entry"
     s=$(state "$name" "$dir")
-    if [ "$s" = new ] || [ "$s" = stopped ]; then
+    if [[ "$pending" == *" $dir "* ]] && [ "$s" != done ]; then
+      s="waits"  # (one owner per run folder: a stage starts when the one before it has stopped)
+    elif [ "$s" = new ] || [ "$s" = stopped ]; then
       if [ "$running" -lt "$SLOTS" ]; then
         launch "$name" "$commit" "$args" "$dir" && running=$((running + 1)) && s="started"
       else
         waiting=$((waiting + 1))
       fi
     fi
+    case "$s" in done | paused) ;; *) pending="$pending$dir " ;; esac
     printf '%-15s %-8s %s\n' "$name" "$s" "$commit"
   done
   [ "$running" -gt 0 ] || [ "$waiting" -gt 0 ]
