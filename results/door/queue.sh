@@ -5,7 +5,7 @@
 #   nohup bash results/door/queue.sh --watch &   # the same every 5 minutes until all are done
 #
 # Each run trains from a git worktree of its recorded commit (/work/wt-<commit>, made if missing,
-# PYTHONPATH=<worktree>/src so later edits cannot change it), one torch thread, nohup, under RUNS
+# PYTHONPATH=<worktree>/src so later edits cannot change it), one torch thread (THREADS), nohup, under RUNS
 # (its MAQ_ROOT), with its log in RUNS/<name>.log. A run that was stopped (the session ended, a
 # kill) resumes from its last resume point with the same command. A run is done when its log
 # shows maq's closing "run folder:" line after its last start. Run from the repository root.
@@ -13,7 +13,8 @@ set -uo pipefail
 RUNS=${RUNS:-/work/runs/door}
 DATA=${MAQ_DATA_DIR:-/work/shared/data/adroit_human}
 PY=${PY:-$PWD/.venv/bin/python}
-SLOTS=${SLOTS:-2}
+SLOTS=${SLOTS:-2}  # runs training at once
+THREADS=${THREADS:-1}  # torch threads per run (SLOTS=1 THREADS=2: one run alone on both cores)
 NEW=2c93402  # runs not yet started train at this commit (CPU numerics as at 320c0fe)
 STAGED=827a5e1  # runs trained in stages (--stop_after, the same numerics as $NEW)
 
@@ -114,7 +115,7 @@ launch() {
   # exec: the recorded pid is the training process itself (kill it to stop the run)
   # shellcheck disable=SC2086  # the arguments are split on purpose
   (cd "$RUNS" && PYTHONPATH=$wt/src MAQ_ROOT=$RUNS MAQ_DATA_DIR=$DATA MUJOCO_GL=egl \
-    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MAQ_NUM_THREADS=1 \
+    OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS MAQ_NUM_THREADS=$THREADS \
     exec nohup "$PY" -m maq.cli train $args >>"$RUNS/$name.log" 2>&1 </dev/null) &
   echo $! >"$RUNS/$name.pid"
 }
